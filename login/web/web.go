@@ -1,0 +1,250 @@
+package web
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"embed"
+	"encoding/hex"
+	"fmt"
+	"html/template"
+	"io"
+	"io/fs"
+	"net/http"
+	"path"
+	"sort"
+	"strings"
+	"time"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed static
+var staticFS embed.FS
+
+// Layout is embedded in every page's data.
+type Layout struct {
+	Title     string // <title>, e.g. "Вход в Астрал.Отчет"
+	CSRFToken string // hidden input "_csrf" on every form
+}
+
+// LoginData is the sign-in page.
+type LoginData struct {
+	Layout
+	ClientName  string            // "Астрал.Отчет"; empty → heading "Вход в Личный кабинет"
+	Action      string            // form POST URL (includes ?authRequestID=…)
+	Mode        string            // "phone" or "email"; anything else renders as "phone"
+	SwitchURL   string            // link of "По email" (phone mode) / "По телефону" (email mode); shown only when set
+	Login       string            // value to prefill (phone as typed or email)
+	Error       string            // a Russian sentence shown above the form with role="alert"
+	FieldErrors map[string]string // "login", "password" → Russian sentence shown under that field
+	RegisterURL string            // "Нет аккаунта? Регистрация" shown only when set
+	CodeURL     string            // "У меня есть код" shown only when set
+	ForgotURL   string            // "Забыли пароль?" shown only when set
+	Upstreams   []UpstreamLink    // "или авторизуйтесь через" block shown only when non-empty
+}
+
+// UpstreamLink is one button of the "или авторизуйтесь через" block, e.g.
+// {"Сертификат", "/login/certificate?…"}, {"госуслуги", …}, {"Telegram", …}.
+// Known names ("Сертификат", "госуслуги", "Telegram", "Email / Тел") get an icon.
+type UpstreamLink struct{ Name, URL string }
+
+// ErrorData is a Russian error page (4xx/5xx): heading, one sentence,
+// optional link back (shown only when BackURL is set; BackText defaults to
+// "Вернуться").
+type ErrorData struct {
+	Layout
+	Heading  string
+	Message  string
+	BackURL  string
+	BackText string
+}
+
+// AccountData is the minimal signed-in page ("Личный кабинет").
+type AccountData struct {
+	Layout
+	DisplayName  string // phone or email of the account
+	Phone, Email string
+	LogoutAction string // POST form URL for "Выйти"; the button is shown only when set
+}
+
+// Renderer renders the pages from the embedded templates, parsed once at start.
+// It is safe for concurrent use.
+type Renderer struct {
+	pages map[string]*template.Template
+	now   func() time.Time
+}
+
+// NewRenderer parses every page template with the shared layout.
+func NewRenderer() (*Renderer, error) {
+	r := &Renderer{pages: map[string]*template.Template{}, now: time.Now}
+	files, err := fs.Glob(templateFS, "templates/*.html")
+	if err != nil {
+		return nil, err
+	}
+	var shared, pages []string
+	for _, f := range files {
+		base := path.Base(f)
+		if base == "layout.html" || strings.HasPrefix(base, "_") {
+			shared = append(shared, f)
+		} else {
+			pages = append(pages, f)
+		}
+	}
+	for _, p := range pages {
+		name := strings.TrimSuffix(path.Base(p), ".html")
+		t, err := template.New(name).Funcs(r.funcs(name)).ParseFS(templateFS, append(append([]string{}, shared...), p)...)
+		if err != nil {
+			return nil, fmt.Errorf("web: parse page %q: %w", name, err)
+		}
+		if t.Lookup("layout") == nil || t.Lookup("content") == nil {
+			return nil, fmt.Errorf("web: page %q: missing \"layout\" or \"content\" template", name)
+		}
+		r.pages[name] = t
+	}
+	return r, nil
+}
+
+// Pages lists the names of the pages the Renderer knows, sorted.
+func (r *Renderer) Pages() []string {
+	names := make([]string, 0, len(r.pages))
+	for n := range r.pages {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Render writes page name ("login", "error", "account") with data; the caller
+// sets the status code before. The page is rendered into a buffer first, so on
+// error nothing is written to w.
+func (r *Renderer) Render(w io.Writer, name string, data any) error {
+	t, ok := r.pages[name]
+	if !ok {
+		return fmt.Errorf("web: unknown page %q", name)
+	}
+	var buf bytes.Buffer
+	if err := t.ExecuteTemplate(&buf, "layout", data); err != nil {
+		return fmt.Errorf("web: render %q: %w", name, err)
+	}
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+func (r *Renderer) funcs(page string) template.FuncMap {
+	return template.FuncMap{
+		"page":    func() string { return page },
+		"year":    func() int { return r.now().Year() },
+		"asset":   assetURL,
+		"iconFor": upstreamIcon,
+	}
+}
+
+// upstreamIcon maps a known upstream name to the id of its icon in the
+// "icon" template ("" when there is none).
+func upstreamIcon(name string) string {
+	switch strings.ToLower(strings.TrimSpace(name)) {
+	case "сертификат", "электронная подпись":
+		return "key"
+	case "госуслуги", "гос услуги", "gosuslugi", "esia":
+		return "gov"
+	case "telegram", "телеграм":
+		return "plane"
+	case "email / тел", "email", "телефон", "email / телефон":
+		return "mail"
+	}
+	return ""
+}
+
+// ---- static assets ----
+
+type asset struct {
+	body  []byte
+	ctype string
+	etag  string
+	hash  string
+}
+
+var assets = loadAssets()
+
+var contentTypes = map[string]string{
+	".css":   "text/css; charset=utf-8",
+	".js":    "text/javascript; charset=utf-8",
+	".svg":   "image/svg+xml",
+	".png":   "image/png",
+	".ico":   "image/x-icon",
+	".woff2": "font/woff2",
+}
+
+func loadAssets() map[string]*asset {
+	m := map[string]*asset{}
+	err := fs.WalkDir(staticFS, "static", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		body, err := staticFS.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		ctype, ok := contentTypes[path.Ext(p)]
+		if !ok {
+			ctype = "application/octet-stream"
+		}
+		sum := sha256.Sum256(body)
+		h := hex.EncodeToString(sum[:])[:12]
+		m[strings.TrimPrefix(p, "static/")] = &asset{body: body, ctype: ctype, etag: `"` + h + `"`, hash: h}
+		return nil
+	})
+	if err != nil {
+		panic("web: embedded static assets: " + err.Error())
+	}
+	return m
+}
+
+// assetURL is the template function "asset": the absolute URL of a static
+// file with its content hash, e.g. /static/app.css?v=1a2b3c4d5e6f.
+func assetURL(name string) (string, error) {
+	a, ok := assets[name]
+	if !ok {
+		return "", fmt.Errorf("web: unknown static asset %q", name)
+	}
+	return "/static/" + name + "?v=" + a.hash, nil
+}
+
+// Static serves the embedded /static/ assets (css, js, svg) with long cache
+// headers. Mount it at /static/ without stripping the prefix
+// (mux.Handle("/static/", web.Static()) or echo's e.GET("/static/*",
+// echo.WrapHandler(web.Static()))); a request path without the prefix is
+// accepted too. Unknown files and directories are 404; methods other than
+// GET and HEAD are 405.
+func Static() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			return
+		}
+		name := strings.TrimPrefix(r.URL.Path, "/")
+		name = strings.TrimPrefix(name, "static/")
+		a, ok := assets[name]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		h := w.Header()
+		h.Set("Content-Type", a.ctype)
+		h.Set("Cache-Control", "public, max-age=31536000, immutable")
+		h.Set("ETag", a.etag)
+		h.Set("X-Content-Type-Options", "nosniff")
+		http.ServeContent(w, r, name, time.Time{}, bytes.NewReader(a.body))
+	})
+}
+
+// LogoutData is the page that confirms a logout a product started without an
+// id_token_hint.
+type LogoutData struct {
+	Layout
+	Action      string // POST form URL
+	RedirectURI string // the product's verified post-logout page, or empty
+	Sig         string // its signature, posted back with it
+}

@@ -1,0 +1,589 @@
+package provider
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+	"github.com/zitadel/oidc/v3/pkg/op"
+
+	"github.com/astral/idp/provider/keys"
+	"github.com/astral/idp/storage"
+)
+
+// Store is what the provider needs from storage.
+type Store interface {
+	ClientByID(ctx context.Context, id string) (*storage.Client, error)
+	UserByID(ctx context.Context, id string) (*storage.User, error)
+
+	CreateAuthRequest(ctx context.Context, r *storage.AuthRequest) error
+	AuthRequestByID(ctx context.Context, id string) (*storage.AuthRequest, error)
+	CompleteAuthRequest(ctx context.Context, id string, a storage.Authentication) error
+	SaveAuthCode(ctx context.Context, id, code string, ttl time.Duration) error
+	ExchangeCode(ctx context.Context, code string, retain time.Duration) (*storage.AuthRequest, error)
+	DeleteAuthRequest(ctx context.Context, id string) error
+
+	CreateAccessToken(ctx context.Context, t *storage.AccessToken) error
+	AccessTokenByID(ctx context.Context, id string) (*storage.AccessToken, error)
+	RevokeAccessToken(ctx context.Context, id string) error
+	CreateRefreshToken(ctx context.Context, t *storage.RefreshToken, raw string, access *storage.AccessToken) error
+	RefreshTokenByToken(ctx context.Context, raw string) (*storage.RefreshToken, error)
+	FindRefreshToken(ctx context.Context, rawOrID string) (*storage.RefreshToken, error)
+	RotateRefreshToken(ctx context.Context, oldID string, next *storage.RefreshToken, raw string, access *storage.AccessToken) error
+	RevokeRefreshFamily(ctx context.Context, familyID string) error
+	RevokeAuthRequestTokens(ctx context.Context, authRequestID string) error
+
+	SessionByToken(ctx context.Context, token string) (*storage.Session, error)
+	SessionByID(ctx context.Context, id string) (*storage.Session, error)
+	EndSession(ctx context.Context, id string) (*storage.Session, error)
+
+	Ping(ctx context.Context) error
+	Now() time.Time
+}
+
+// Metrics receives what the provider issues; the server counts it.
+type Metrics interface {
+	TokenIssued(grant string)
+}
+
+// opStorage adapts Store to op.Storage and its optional capabilities.
+type opStorage struct {
+	store     Store
+	keys      *keys.Manager
+	secrets   SecretHasher
+	lifetimes Lifetimes
+	loginURL  func(authRequestID string) string
+	logoutURL func(ctx context.Context, redirect string) string
+	metrics   Metrics
+	onLogout  func()
+}
+
+var (
+	_ op.Storage                        = (*opStorage)(nil)
+	_ op.ClientCredentialsStorage       = (*opStorage)(nil)
+	_ op.CanSetUserinfoFromRequest      = (*opStorage)(nil)
+	_ op.CanTerminateSessionFromRequest = (*opStorage)(nil)
+	_ op.CanGetPrivateClaimsFromRequest = (*opStorage)(nil)
+)
+
+// asOIDC keeps protocol errors and turns everything else into server_error, logging
+// the detail: op answers a bare error with a 500 anyway, and this way the log says why.
+func asOIDC(ctx context.Context, err error, what string) error {
+	var oe *oidc.Error
+	if errors.As(err, &oe) {
+		return err
+	}
+	slog.ErrorContext(ctx, what, "err", err)
+	return oidc.ErrServerError().WithParent(err)
+}
+
+func (s *opStorage) client(ctx context.Context, id string) (*client, error) {
+	c, err := s.store.ClientByID(ctx, id)
+	if storage.IsNotFound(err) {
+		return nil, oidc.ErrInvalidClient().WithDescription("unknown client").WithParent(err)
+	}
+	if err != nil {
+		return nil, asOIDC(ctx, err, "load client")
+	}
+	return &client{c: c, loginURL: s.loginURL, idTokenTTL: s.lifetimes.IDToken}, nil
+}
+
+// GetClientByClientID implements op.OPStorage.
+func (s *opStorage) GetClientByClientID(ctx context.Context, clientID string) (op.Client, error) {
+	return s.client(ctx, clientID)
+}
+
+// AuthorizeClientIDSecret implements op.OPStorage.
+func (s *opStorage) AuthorizeClientIDSecret(ctx context.Context, clientID, secret string) error {
+	c, err := s.client(ctx, clientID)
+	if err != nil {
+		return err
+	}
+	if !s.secrets.Verify(secret, c.c.SecretHash) {
+		return oidc.ErrInvalidClient().WithDescription("client authentication failed")
+	}
+	return nil
+}
+
+// CreateAuthRequest implements op.AuthStorage. op has validated the request; here the
+// client's scope allow-list is applied and the "claims" parameter (which op does not
+// parse) is kept.
+func (s *opStorage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest, hintSubject string) (op.AuthRequest, error) {
+	c, err := s.client(ctx, req.ClientID)
+	if err != nil {
+		return nil, err
+	}
+	rawClaims := claimsParamFrom(ctx)
+	if _, err := parseClaimsRequest(rawClaims); err != nil {
+		return nil, err
+	}
+	scopes := slices.DeleteFunc(slices.Clone([]string(req.Scopes)), func(sc string) bool { return !c.allowsScope(sc) })
+	if !slices.Contains(scopes, oidc.ScopeOpenID) {
+		return nil, oidc.ErrInvalidScope().WithDescription("the openid scope is required")
+	}
+	if slices.Contains(scopes, oidc.ScopeOfflineAccess) && !c.hasGrant(oidc.GrantTypeRefreshToken) {
+		scopes = slices.DeleteFunc(scopes, func(sc string) bool { return sc == oidc.ScopeOfflineAccess })
+	}
+	// PKCE is required of public clients (RFC 9700 §2.1.1); op checks it at the token
+	// endpoint, but refusing here tells the product before the person signs in.
+	if c.AuthMethod() == oidc.AuthMethodNone && req.CodeChallenge == "" {
+		return nil, oidc.ErrInvalidRequest().WithDescription("code_challenge is required for public clients")
+	}
+	if req.CodeChallenge != "" && req.CodeChallengeMethod != oidc.CodeChallengeMethodS256 {
+		return nil, oidc.ErrInvalidRequest().WithDescription("code_challenge_method must be S256")
+	}
+	r := &storage.AuthRequest{
+		ClientID: req.ClientID, RedirectURI: req.RedirectURI, State: req.State, Nonce: req.Nonce,
+		Scopes: scopes, ResponseType: string(req.ResponseType), ResponseMode: string(req.ResponseMode),
+		CodeChallenge: req.CodeChallenge, CodeChallengeMethod: string(req.CodeChallengeMethod),
+		Prompt: []string(req.Prompt), LoginHint: req.LoginHint, ACRValues: []string(req.ACRValues),
+		Claims: rawClaims, HintSubject: hintSubject,
+		CreatedAt: s.store.Now(), ExpiresAt: s.store.Now().Add(s.lifetimes.AuthRequest),
+	}
+	for _, tag := range req.UILocales {
+		r.UILocales = append(r.UILocales, tag.String())
+	}
+	if req.MaxAge != nil {
+		v := int64(*req.MaxAge)
+		r.MaxAge = &v
+	}
+	if err := s.store.CreateAuthRequest(ctx, r); err != nil {
+		return nil, asOIDC(ctx, err, "store auth request")
+	}
+	return authRequest{r}, nil
+}
+
+// AuthRequestByID implements op.AuthStorage.
+func (s *opStorage) AuthRequestByID(ctx context.Context, id string) (op.AuthRequest, error) {
+	r, err := s.store.AuthRequestByID(ctx, id)
+	if storage.IsNotFound(err) {
+		return nil, oidc.ErrInvalidRequest().WithDescription("the sign-in request has expired").WithParent(err)
+	}
+	if err != nil {
+		return nil, asOIDC(ctx, err, "load auth request")
+	}
+	return authRequest{r}, nil
+}
+
+// AuthRequestByCode implements op.AuthStorage. The code is spent here, before op
+// checks PKCE and the client, so a code can never be tried twice; a second
+// presentation revokes the tokens the first one produced (RFC 6749 §4.1.2).
+func (s *opStorage) AuthRequestByCode(ctx context.Context, code string) (op.AuthRequest, error) {
+	r, err := s.store.ExchangeCode(ctx, code, s.lifetimes.CodeRetention)
+	if storage.IsReused(err) {
+		slog.WarnContext(ctx, "authorization code reused; revoking its tokens", "client_id", r.ClientID, "auth_request", r.ID)
+		if rerr := s.store.RevokeAuthRequestTokens(ctx, r.ID); rerr != nil {
+			return nil, asOIDC(ctx, rerr, "revoke tokens of a reused code")
+		}
+		return nil, oidc.ErrInvalidGrant().WithDescription("code already used").WithParent(err)
+	}
+	if storage.IsNotFound(err) {
+		return nil, oidc.ErrInvalidGrant().WithDescription("code invalid or expired").WithParent(err)
+	}
+	if err != nil {
+		return nil, asOIDC(ctx, err, "exchange code")
+	}
+	return authRequest{r}, nil
+}
+
+// SaveAuthCode implements op.AuthStorage.
+func (s *opStorage) SaveAuthCode(ctx context.Context, id, code string) error {
+	if err := s.store.SaveAuthCode(ctx, id, code, s.lifetimes.Code); err != nil {
+		if storage.IsNotFound(err) {
+			return oidc.ErrInvalidRequest().WithDescription("the sign-in request is not complete").WithParent(err)
+		}
+		return asOIDC(ctx, err, "save code")
+	}
+	return nil
+}
+
+// DeleteAuthRequest implements op.AuthStorage. op calls it after a code exchange;
+// the row stays (marked used) until it expires so that reuse is recognised.
+func (s *opStorage) DeleteAuthRequest(ctx context.Context, id string) error { return nil }
+
+// userActive refuses tokens for accounts that are gone or blocked.
+func (s *opStorage) userActive(ctx context.Context, userID string) (*storage.User, error) {
+	u, err := s.store.UserByID(ctx, userID)
+	if storage.IsNotFound(err) {
+		return nil, oidc.ErrInvalidGrant().WithDescription("account not found").WithParent(err)
+	}
+	if err != nil {
+		return nil, asOIDC(ctx, err, "load user")
+	}
+	if u.Blocked {
+		return nil, oidc.ErrInvalidGrant().WithDescription("account is blocked")
+	}
+	return u, nil
+}
+
+func (s *opStorage) accessTokenRow(req op.TokenRequest, clientID string) *storage.AccessToken {
+	now := s.store.Now()
+	t := &storage.AccessToken{
+		ID: storage.NewID(), ClientID: clientID, Scopes: req.GetScopes(), Audience: req.GetAudience(),
+		CreatedAt: now, ExpiresAt: now.Add(s.lifetimes.AccessToken),
+	}
+	switch r := req.(type) {
+	case authRequest:
+		t.UserID, t.SessionID, t.AuthRequestID = r.r.UserID, r.r.SessionID, r.r.ID
+	case *refreshRequest:
+		t.UserID, t.SessionID, t.AuthRequestID, t.FamilyID = r.t.UserID, r.t.SessionID, r.t.AuthRequestID, r.t.FamilyID
+	}
+	return t
+}
+
+// CreateAccessToken implements op.AuthStorage.
+func (s *opStorage) CreateAccessToken(ctx context.Context, req op.TokenRequest) (string, time.Time, error) {
+	var clientID, grant string
+	switch r := req.(type) {
+	case authRequest:
+		clientID, grant = r.r.ClientID, string(oidc.GrantTypeCode)
+	case clientCredentialsRequest:
+		clientID, grant = r.clientID, string(oidc.GrantTypeClientCredentials)
+	default:
+		return "", time.Time{}, oidc.ErrUnsupportedGrantType()
+	}
+	t := s.accessTokenRow(req, clientID)
+	if err := s.store.CreateAccessToken(ctx, t); err != nil {
+		return "", time.Time{}, asOIDC(ctx, err, "store access token")
+	}
+	s.metrics.TokenIssued(grant)
+	return t.ID, t.ExpiresAt, nil
+}
+
+// CreateAccessAndRefreshTokens implements op.AuthStorage: a new family after a code
+// exchange, the next generation after a refresh.
+func (s *opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req op.TokenRequest, current string) (string, string, time.Time, error) {
+	now := s.store.Now()
+	raw := storage.NewSecret()
+	switch r := req.(type) {
+	case authRequest:
+		access := s.accessTokenRow(req, r.r.ClientID)
+		family := storage.NewID()
+		access.FamilyID = family
+		t := &storage.RefreshToken{
+			ID: storage.NewID(), FamilyID: family, ClientID: r.r.ClientID, UserID: r.r.UserID,
+			SessionID: r.r.SessionID, AuthRequestID: r.r.ID, Scopes: r.r.Scopes, Audience: access.Audience,
+			AuthTime: r.r.AuthTime, AMR: r.r.AMR, ACR: r.r.ACR, IDP: r.r.IDP,
+			CreatedAt: now, ExpiresAt: now.Add(s.lifetimes.RefreshIdle), FamilyExpiresAt: now.Add(s.lifetimes.RefreshMax),
+		}
+		if err := s.store.CreateRefreshToken(ctx, t, raw, access); err != nil {
+			return "", "", time.Time{}, asOIDC(ctx, err, "store refresh token")
+		}
+		s.metrics.TokenIssued(string(oidc.GrantTypeCode))
+		return access.ID, raw, access.ExpiresAt, nil
+	case *refreshRequest:
+		access := s.accessTokenRow(req, r.t.ClientID)
+		next := *r.t
+		next.ID, next.Scopes, next.CreatedAt = storage.NewID(), r.scopes, now
+		next.ExpiresAt = minTime(now.Add(s.lifetimes.RefreshIdle), r.t.FamilyExpiresAt)
+		next.SpentAt, next.RevokedAt = nil, nil
+		err := s.store.RotateRefreshToken(ctx, r.t.ID, &next, raw, access)
+		if storage.IsReused(err) {
+			return "", "", time.Time{}, oidc.ErrInvalidGrant().WithDescription("refresh token already used").WithParent(err)
+		}
+		if err != nil {
+			return "", "", time.Time{}, asOIDC(ctx, err, "rotate refresh token")
+		}
+		s.metrics.TokenIssued(string(oidc.GrantTypeRefreshToken))
+		return access.ID, raw, access.ExpiresAt, nil
+	}
+	return "", "", time.Time{}, oidc.ErrUnsupportedGrantType()
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+// TokenRequestByRefreshToken implements op.AuthStorage.
+func (s *opStorage) TokenRequestByRefreshToken(ctx context.Context, raw string) (op.RefreshTokenRequest, error) {
+	t, err := s.store.RefreshTokenByToken(ctx, raw)
+	switch {
+	case storage.IsReused(err):
+		slog.WarnContext(ctx, "refresh token replayed; family revoked", "err", err)
+		return nil, oidc.ErrInvalidGrant().WithDescription("refresh token already used").WithParent(err)
+	case storage.IsNotFound(err):
+		return nil, oidc.ErrInvalidGrant().WithDescription("refresh token invalid or expired").WithParent(err)
+	case err != nil:
+		return nil, asOIDC(ctx, err, "load refresh token")
+	}
+	if _, err := s.userActive(ctx, t.UserID); err != nil {
+		return nil, err
+	}
+	return &refreshRequest{t: t, scopes: t.Scopes}, nil
+}
+
+// TerminateSession implements op.AuthStorage; TerminateSessionFromRequest is used instead.
+func (s *opStorage) TerminateSession(ctx context.Context, userID, clientID string) error {
+	return nil
+}
+
+// TerminateSessionFromRequest implements op.CanTerminateSessionFromRequest. It ends
+// the browser's own session and the one the id_token_hint names (if it is the same
+// person's). Without a valid id_token_hint nothing is ended here: the person is asked
+// to confirm on the login app's logout page, so that a link alone cannot sign anyone out.
+func (s *opStorage) TerminateSessionFromRequest(ctx context.Context, req *op.EndSessionRequest) (string, error) {
+	if req.IDTokenHintClaims == nil {
+		return s.logoutURL(ctx, req.RedirectURI), nil
+	}
+	ended := false
+	if token := BrowserSessionFrom(ctx); token != "" {
+		if sess, err := s.store.SessionByToken(ctx, token); err == nil && sess.UserID == req.UserID {
+			if _, err := s.store.EndSession(ctx, sess.ID); err != nil && !storage.IsNotFound(err) {
+				return "", asOIDC(ctx, err, "end session")
+			}
+			ended = true
+		}
+	}
+	if sid := req.IDTokenHintClaims.SessionID; sid != "" {
+		if sess, err := s.store.SessionByID(ctx, sid); err == nil && sess.UserID == req.UserID {
+			if _, err := s.store.EndSession(ctx, sid); err != nil && !storage.IsNotFound(err) {
+				return "", asOIDC(ctx, err, "end session")
+			}
+			ended = true
+		}
+	}
+	if ended && s.onLogout != nil {
+		s.onLogout()
+	}
+	return req.RedirectURI, nil
+}
+
+// RevokeToken implements op.AuthStorage (RFC 7009). userID is set when op has already
+// identified an access token by its id; otherwise tokenOrID is a raw refresh token or
+// the id GetRefreshTokenInfo returned. Unknown tokens are not an error.
+func (s *opStorage) RevokeToken(ctx context.Context, tokenOrID, userID, clientID string) *oidc.Error {
+	if userID != "" {
+		t, err := s.store.AccessTokenByID(ctx, tokenOrID)
+		if err != nil {
+			return nil
+		}
+		if t.ClientID != clientID {
+			return oidc.ErrInvalidClient().WithDescription("token was issued to another client")
+		}
+		if err := s.store.RevokeAccessToken(ctx, t.ID); err != nil {
+			slog.ErrorContext(ctx, "revoke access token", "err", err)
+			return oidc.ErrServerError()
+		}
+		return nil
+	}
+	t, err := s.store.FindRefreshToken(ctx, tokenOrID)
+	if err != nil {
+		return nil
+	}
+	if t.ClientID != clientID {
+		return oidc.ErrInvalidClient().WithDescription("token was issued to another client")
+	}
+	if err := s.store.RevokeRefreshFamily(ctx, t.FamilyID); err != nil {
+		slog.ErrorContext(ctx, "revoke refresh family", "err", err)
+		return oidc.ErrServerError()
+	}
+	return nil
+}
+
+// GetRefreshTokenInfo implements op.AuthStorage.
+func (s *opStorage) GetRefreshTokenInfo(ctx context.Context, clientID, token string) (string, string, error) {
+	t, err := s.store.FindRefreshToken(ctx, token)
+	if err != nil {
+		return "", "", op.ErrInvalidRefreshToken
+	}
+	return t.UserID, t.ID, nil
+}
+
+// signingKey adapts the current key to op.SigningKey.
+type signingKey struct{ k keys.Key }
+
+func (k signingKey) SignatureAlgorithm() jose.SignatureAlgorithm { return k.k.Algorithm }
+func (k signingKey) Key() any                                    { return k.k.Private }
+func (k signingKey) ID() string                                  { return k.k.ID }
+
+// publicKey adapts a published key to op.Key.
+type publicKey struct{ k keys.Key }
+
+func (k publicKey) ID() string                         { return k.k.ID }
+func (k publicKey) Algorithm() jose.SignatureAlgorithm { return k.k.Algorithm }
+func (k publicKey) Use() string                        { return "sig" }
+func (k publicKey) Key() any                           { return k.k.Public }
+
+// SigningKey implements op.AuthStorage.
+func (s *opStorage) SigningKey(ctx context.Context) (op.SigningKey, error) {
+	k, err := s.keys.Signing(ctx)
+	if err != nil {
+		return nil, asOIDC(ctx, err, "load signing key")
+	}
+	return signingKey{k}, nil
+}
+
+// SignatureAlgorithms implements op.AuthStorage.
+func (s *opStorage) SignatureAlgorithms(context.Context) ([]jose.SignatureAlgorithm, error) {
+	return []jose.SignatureAlgorithm{s.keys.Algorithm()}, nil
+}
+
+// KeySet implements op.AuthStorage.
+func (s *opStorage) KeySet(ctx context.Context) ([]op.Key, error) {
+	ks, err := s.keys.Published(ctx)
+	if err != nil {
+		return nil, asOIDC(ctx, err, "load key set")
+	}
+	out := make([]op.Key, len(ks))
+	for i, k := range ks {
+		out[i] = publicKey{k}
+	}
+	return out, nil
+}
+
+// SetUserinfoFromScopes implements op.OPStorage; SetUserinfoFromRequest does the work.
+func (s *opStorage) SetUserinfoFromScopes(context.Context, *oidc.UserInfo, string, string, []string) error {
+	return nil
+}
+
+// SetUserinfoFromRequest implements op.CanSetUserinfoFromRequest for ID tokens.
+func (s *opStorage) SetUserinfoFromRequest(ctx context.Context, info *oidc.UserInfo, req op.IDTokenRequest, scopes []string) error {
+	u, err := s.userActive(ctx, req.GetSubject())
+	if err != nil {
+		return err
+	}
+	if ar, ok := req.(authRequest); ok {
+		c, err := s.client(ctx, ar.r.ClientID)
+		if err != nil {
+			return err
+		}
+		scopes = effectiveScopes(scopes, ar.r.Claims, "id_token", c.allowsScope)
+	}
+	fillUserinfo(info, u, scopes)
+	if sid := sessionOf(req); sid != "" {
+		info.AppendClaims("sid", sid)
+	}
+	if idp := idpOf(req); idp != "" {
+		info.AppendClaims("idp", idp)
+	}
+	return nil
+}
+
+// SetUserinfoFromToken implements op.OPStorage for the userinfo endpoint.
+func (s *opStorage) SetUserinfoFromToken(ctx context.Context, info *oidc.UserInfo, tokenID, subject, origin string) error {
+	t, err := s.store.AccessTokenByID(ctx, tokenID)
+	if err != nil {
+		if storage.IsNotFound(err) {
+			return oidc.ErrAccessDenied().WithDescription("access token invalid or revoked")
+		}
+		return asOIDC(ctx, err, "load access token")
+	}
+	if t.UserID == "" || t.UserID != subject {
+		return oidc.ErrAccessDenied().WithDescription("access token does not belong to a person")
+	}
+	u, err := s.userActive(ctx, t.UserID)
+	if err != nil {
+		return oidc.ErrAccessDenied().WithDescription("account is not active")
+	}
+	scopes := []string(t.Scopes)
+	if t.AuthRequestID != "" {
+		if ar, err := s.store.AuthRequestByID(ctx, t.AuthRequestID); err == nil && ar.Claims != "" {
+			if c, err := s.client(ctx, t.ClientID); err == nil {
+				scopes = effectiveScopes(scopes, ar.Claims, "userinfo", c.allowsScope)
+			}
+		}
+	}
+	fillUserinfo(info, u, scopes)
+	return nil
+}
+
+// SetIntrospectionFromToken implements op.OPStorage. Any error makes op answer
+// active:false, which is what a revoked, expired or foreign token must get.
+func (s *opStorage) SetIntrospectionFromToken(ctx context.Context, resp *oidc.IntrospectionResponse, tokenID, subject, clientID string) error {
+	t, err := s.store.AccessTokenByID(ctx, tokenID)
+	if err != nil {
+		return err
+	}
+	if t.UserID != "" {
+		if _, err := s.userActive(ctx, t.UserID); err != nil {
+			return err
+		}
+	}
+	// RFC 7662 §4: a resource server learns only about tokens meant for it.
+	if clientID != t.ClientID && !slices.Contains(t.Audience, clientID) {
+		return errors.New("token not meant for the introspecting client")
+	}
+	resp.Scope = oidc.SpaceDelimitedArray(t.Scopes)
+	resp.ClientID = t.ClientID
+	resp.TokenType = oidc.BearerToken
+	resp.Expiration = oidc.FromTime(t.ExpiresAt)
+	resp.IssuedAt = oidc.FromTime(t.CreatedAt)
+	resp.Subject = subject
+	resp.Audience = oidc.Audience(t.Audience)
+	resp.JWTID = t.ID
+	return nil
+}
+
+// GetPrivateClaimsFromScopes implements op.OPStorage.
+func (s *opStorage) GetPrivateClaimsFromScopes(context.Context, string, string, []string) (map[string]any, error) {
+	return nil, nil
+}
+
+// GetPrivateClaimsFromRequest implements op.CanGetPrivateClaimsFromRequest: the
+// access token carries the session id, so a product's API can tie it to a logout.
+func (s *opStorage) GetPrivateClaimsFromRequest(_ context.Context, req op.TokenRequest, _ []string) (map[string]any, error) {
+	if sid := sessionOf(req); sid != "" {
+		return map[string]any{"sid": sid}, nil
+	}
+	return nil, nil
+}
+
+// GetKeyByIDAndClientID implements op.OPStorage; private_key_jwt is not offered.
+func (s *opStorage) GetKeyByIDAndClientID(context.Context, string, string) (*jose.JSONWebKey, error) {
+	return nil, oidc.ErrInvalidClient().WithDescription("private_key_jwt is not supported")
+}
+
+// ValidateJWTProfileScopes implements op.OPStorage; the JWT profile grant is not offered.
+func (s *opStorage) ValidateJWTProfileScopes(context.Context, string, []string) ([]string, error) {
+	return nil, oidc.ErrUnsupportedGrantType()
+}
+
+// Health implements op.Storage.
+func (s *opStorage) Health(ctx context.Context) error { return s.store.Ping(ctx) }
+
+// ClientCredentials implements op.ClientCredentialsStorage: the secret is checked
+// here, in constant time, because op does not.
+func (s *opStorage) ClientCredentials(ctx context.Context, clientID, secret string) (op.Client, error) {
+	c, err := s.client(ctx, clientID)
+	if err != nil {
+		return nil, err
+	}
+	if !s.secrets.Verify(secret, c.c.SecretHash) {
+		return nil, oidc.ErrInvalidClient().WithDescription("client authentication failed")
+	}
+	if !c.hasGrant(oidc.GrantTypeClientCredentials) {
+		return nil, oidc.ErrUnauthorizedClient().WithDescription("client_credentials is not allowed for this client")
+	}
+	return c, nil
+}
+
+// ClientCredentialsTokenRequest implements op.ClientCredentialsStorage. Scopes about a
+// person (openid, profile, …, offline_access) mean nothing here and are dropped.
+func (s *opStorage) ClientCredentialsTokenRequest(ctx context.Context, clientID string, scopes []string) (op.TokenRequest, error) {
+	c, err := s.client(ctx, clientID)
+	if err != nil {
+		return nil, err
+	}
+	granted := make([]string, 0, len(scopes))
+	for _, sc := range scopes {
+		if _, personal := personalScopes[sc]; !personal && c.allowsScope(sc) {
+			granted = append(granted, sc)
+		}
+	}
+	return clientCredentialsRequest{clientID: clientID, scopes: granted}, nil
+}
+
+var personalScopes = map[string]struct{}{
+	oidc.ScopeOpenID: {}, oidc.ScopeProfile: {}, oidc.ScopeEmail: {}, oidc.ScopePhone: {},
+	oidc.ScopeAddress: {}, oidc.ScopeOfflineAccess: {}, ScopeGosuslugi: {},
+}
+
+var _ = fmt.Sprintf

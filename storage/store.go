@@ -1,0 +1,199 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"gorm.io/driver/postgres"
+	"gorm.io/driver/sqlite"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+	sqlitedriver "modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// Sentinel errors that callers test with errors.Is.
+var (
+	// ErrNotFound means no live row matched: absent, expired, revoked or spent.
+	ErrNotFound = errors.New("not found")
+	// ErrConflict means a unique value (phone, email, id) is already taken.
+	ErrConflict = errors.New("already exists")
+	// ErrReused means a one-time value (authorization code, refresh token) was presented again.
+	ErrReused = errors.New("already used")
+)
+
+// Store is the gorm-backed implementation of every repository.
+type Store struct {
+	db      *gorm.DB
+	dialect string
+	now     func() time.Time
+}
+
+// Dialect names the backend: "sqlite" or "postgres".
+func (s *Store) Dialect() string { return s.dialect }
+
+// Open connects to databaseURL (sqlite://PATH or postgres://…) and migrates the schema.
+func Open(ctx context.Context, databaseURL string) (*Store, error) {
+	dialector, dialect, err := dialectorFor(databaseURL)
+	if err != nil {
+		return nil, err
+	}
+	db, err := gorm.Open(dialector, &gorm.Config{
+		Logger:                 logger.Discard,
+		NowFunc:                func() time.Time { return time.Now().UTC() },
+		SkipDefaultTransaction: true,
+		PrepareStmt:            true,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open %s database: %w", dialect, err)
+	}
+	sqlDB, err := db.DB()
+	if err != nil {
+		return nil, fmt.Errorf("open %s database: %w", dialect, err)
+	}
+	if dialect == "sqlite" {
+		// SQLite has one writer. One connection turns lock contention (SQLITE_BUSY under
+		// load) into a queue in database/sql, which is both correct and faster here.
+		sqlDB.SetMaxOpenConns(1)
+	} else {
+		sqlDB.SetMaxOpenConns(32)
+		sqlDB.SetMaxIdleConns(32)
+		sqlDB.SetConnMaxIdleTime(5 * time.Minute)
+	}
+	s := &Store{db: db, dialect: dialect, now: func() time.Time { return time.Now().UTC() }}
+	if err := s.Ping(ctx); err != nil {
+		_ = sqlDB.Close()
+		return nil, err
+	}
+	if err := s.migrate(ctx); err != nil {
+		_ = sqlDB.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func dialectorFor(databaseURL string) (gorm.Dialector, string, error) {
+	switch {
+	case strings.HasPrefix(databaseURL, "sqlite://"):
+		path := strings.TrimPrefix(databaseURL, "sqlite://")
+		if path == "" {
+			return nil, "", fmt.Errorf("database URL %q: empty SQLite path", databaseURL)
+		}
+		// WAL lets readers work while the single writer commits; NORMAL sync is
+		// durable across process crashes, which is the failure that matters here.
+		q := url.Values{}
+		q.Add("_pragma", "busy_timeout(10000)")
+		q.Add("_pragma", "journal_mode(WAL)")
+		q.Add("_pragma", "synchronous(NORMAL)")
+		q.Add("_pragma", "foreign_keys(1)")
+		q.Set("_txlock", "immediate")
+		// Times are stored as text and compared as text: write every one in UTC (this
+		// also drops the monotonic suffix), or an instant in another zone compares wrongly.
+		q.Set("_timezone", "UTC")
+		dsn := "file:" + path + "?" + q.Encode()
+		if path == ":memory:" {
+			dsn = "file::memory:?" + q.Encode()
+		}
+		return sqlite.Dialector{DriverName: "sqlite", DSN: dsn}, "sqlite", nil
+	case strings.HasPrefix(databaseURL, "postgres://"), strings.HasPrefix(databaseURL, "postgresql://"):
+		return postgres.Open(databaseURL), "postgres", nil
+	default:
+		return nil, "", fmt.Errorf("database URL %q: want sqlite://PATH or postgres://…", redactURL(databaseURL))
+	}
+}
+
+// redactURL hides a password in a database URL before it reaches a message.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.User == nil {
+		return raw
+	}
+	return u.Redacted()
+}
+
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	sqlDB, err := s.db.DB()
+	if err != nil {
+		return fmt.Errorf("ping database: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	if err := sqlDB.PingContext(ctx); err != nil {
+		return fmt.Errorf("ping database: %w", err)
+	}
+	return nil
+}
+
+// Close releases the connections.
+func (s *Store) Close() error {
+	sqlDB, err := s.db.DB()
+	if err != nil {
+		return err
+	}
+	return sqlDB.Close()
+}
+
+// SetClock replaces the clock; tests use it to expire rows without sleeping.
+func (s *Store) SetClock(now func() time.Time) {
+	s.now = func() time.Time { return now().UTC() }
+}
+
+// Now is the store's clock, in UTC.
+func (s *Store) Now() time.Time { return s.now() }
+
+func (s *Store) migrate(ctx context.Context) error {
+	if err := s.db.WithContext(ctx).AutoMigrate(allModels...); err != nil {
+		return fmt.Errorf("migrate schema: %w", err)
+	}
+	return nil
+}
+
+// tx runs fn in one transaction.
+func (s *Store) tx(ctx context.Context, fn func(tx *gorm.DB) error) error {
+	return s.db.WithContext(ctx).Transaction(fn)
+}
+
+// forUpdate locks the selected rows on PostgreSQL; SQLite's immediate transactions
+// already hold the write lock, and it has no FOR UPDATE.
+func (s *Store) forUpdate(q *gorm.DB) *gorm.DB {
+	if s.dialect == "postgres" {
+		return q.Clauses(lockingClause)
+	}
+	return q
+}
+
+// mapErr turns driver errors into the package's sentinels.
+func mapErr(err error, what string) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, gorm.ErrRecordNotFound):
+		return fmt.Errorf("%s: %w", what, ErrNotFound)
+	case isUniqueViolation(err):
+		return fmt.Errorf("%s: %w", what, ErrConflict)
+	default:
+		return fmt.Errorf("%s: %w", what, err)
+	}
+}
+
+func isUniqueViolation(err error) bool {
+	if errors.Is(err, gorm.ErrDuplicatedKey) {
+		return true
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgErr.Code == "23505"
+	}
+	var sqliteErr *sqlitedriver.Error
+	if errors.As(err, &sqliteErr) {
+		code := sqliteErr.Code()
+		return code == sqlite3.SQLITE_CONSTRAINT_UNIQUE || code == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
+	}
+	return false
+}
