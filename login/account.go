@@ -73,4 +73,3 @@ func (a *App) showLoggedOut(c echo.Context) error {
 		BackURL: PathLogin, BackText: "Войти",
 	})
 }
-

@@ -18,6 +18,7 @@ type client struct {
 	c          *storage.Client
 	loginURL   func(authRequestID string) string
 	idTokenTTL time.Duration
+	devMode    bool // plain-http loopback issuer: registered http redirect URIs are allowed
 }
 
 var _ op.Client = (*client)(nil)
@@ -32,8 +33,12 @@ func (c *client) AccessTokenType() op.AccessTokenType {
 	return op.AccessTokenTypeJWT
 }
 func (c *client) IDTokenLifetime() time.Duration { return c.idTokenTTL }
-func (c *client) DevMode() bool                  { return false }
 func (c *client) ClockSkew() time.Duration       { return 0 }
+
+// DevMode lets op accept a registered plain-http redirect URI for every client type
+// (it otherwise allows http only for confidential web clients), so that a browser or
+// native app runs against a dev-mode provider. The match is still exact.
+func (c *client) DevMode() bool { return c.devMode }
 
 // IDTokenUserinfoClaimsAssertion puts the profile claims into the ID token too: the
 // products read the name and phone from it without a userinfo round trip.

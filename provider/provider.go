@@ -83,7 +83,7 @@ func New(cfg Config, store Store, km *keys.Manager) (*Provider, error) {
 	}
 	s := &opStorage{
 		store: store, keys: km, secrets: ClientSecretHasher(cfg.MasterKey), lifetimes: cfg.Lifetimes,
-		metrics: cfg.Metrics, onLogout: cfg.OnLogout,
+		metrics: cfg.Metrics, onLogout: cfg.OnLogout, devMode: issuer.Scheme == "http",
 		loginURL: func(id string) string {
 			return cfg.Issuer + cfg.LoginPath + "?authRequestID=" + url.QueryEscape(id)
 		},
@@ -119,7 +119,8 @@ func New(cfg Config, store Store, km *keys.Manager) (*Provider, error) {
 		BackChannelLogoutSessionSupported: true,
 	}
 	opts := []op.Option{
-		op.WithHttpInterceptors(keepClaimsParam("/authorize")),
+		op.WithHttpInterceptors(rejectMalformedForm, keepClaimsParam("/authorize"),
+			noStoreTokens("/oauth/token"), bearerChallenge("/userinfo")),
 	}
 	if issuer.Scheme == "http" {
 		opts = append(opts, op.WithAllowInsecure())

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"regexp"
 	"slices"
 	"time"
+	"unicode/utf8"
 
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
@@ -61,6 +63,7 @@ type opStorage struct {
 	logoutURL func(ctx context.Context, redirect string) string
 	metrics   Metrics
 	onLogout  func()
+	devMode   bool // plain-http loopback issuer
 }
 
 var (
@@ -90,7 +93,7 @@ func (s *opStorage) client(ctx context.Context, id string) (*client, error) {
 	if err != nil {
 		return nil, asOIDC(ctx, err, "load client")
 	}
-	return &client{c: c, loginURL: s.loginURL, idTokenTTL: s.lifetimes.IDToken}, nil
+	return &client{c: c, loginURL: s.loginURL, idTokenTTL: s.lifetimes.IDToken, devMode: s.devMode}, nil
 }
 
 // GetClientByClientID implements op.OPStorage.
@@ -137,6 +140,18 @@ func (s *opStorage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest
 	if req.CodeChallenge != "" && req.CodeChallengeMethod != oidc.CodeChallengeMethodS256 {
 		return nil, oidc.ErrInvalidRequest().WithDescription("code_challenge_method must be S256")
 	}
+	// RFC 7636 §4.2: an S256 challenge is the base64url SHA-256 of the verifier, 43
+	// characters; no verifier can ever match anything else.
+	if req.CodeChallenge != "" && !s256Challenge.MatchString(req.CodeChallenge) {
+		return nil, oidc.ErrInvalidRequest().WithDescription("code_challenge is not a base64url SHA-256 digest")
+	}
+	if err := checkStoredParams(req, rawClaims); err != nil {
+		return nil, err
+	}
+	if requestURIParamFrom(ctx) {
+		// OIDC Core §6.2; discovery says request_uri_parameter_supported: false.
+		return nil, &oidc.Error{ErrorType: "request_uri_not_supported", Description: "the request_uri parameter is not supported"}
+	}
 	r := &storage.AuthRequest{
 		ClientID: req.ClientID, RedirectURI: req.RedirectURI, State: req.State, Nonce: req.Nonce,
 		Scopes: scopes, ResponseType: string(req.ResponseType), ResponseMode: string(req.ResponseMode),
@@ -156,6 +171,26 @@ func (s *opStorage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest
 		return nil, asOIDC(ctx, err, "store auth request")
 	}
 	return authRequest{r}, nil
+}
+
+var s256Challenge = regexp.MustCompile(`^[A-Za-z0-9_-]{43}$`)
+
+// checkStoredParams refuses free-form parameters that cannot be stored as text
+// (PostgreSQL accepts only valid UTF-8) and response modes op does not implement.
+func checkStoredParams(req *oidc.AuthRequest, rawClaims string) error {
+	for name, v := range map[string]string{
+		"state": req.State, "nonce": req.Nonce, "login_hint": req.LoginHint, "claims": rawClaims,
+	} {
+		if !utf8.ValidString(v) {
+			return oidc.ErrInvalidRequest().WithDescription("%s is not valid UTF-8", name)
+		}
+	}
+	switch req.ResponseMode {
+	case "", oidc.ResponseModeQuery, oidc.ResponseModeFragment, oidc.ResponseModeFormPost:
+	default:
+		return oidc.ErrInvalidRequest().WithDescription("unsupported response_mode")
+	}
+	return nil
 }
 
 // AuthRequestByID implements op.AuthStorage.
@@ -278,8 +313,10 @@ func (s *opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req op.Tok
 		return access.ID, raw, access.ExpiresAt, nil
 	case *refreshRequest:
 		access := s.accessTokenRow(req, r.t.ClientID)
+		// RFC 6749 §6: a narrower scope asked for applies to the new access token
+		// only; the new refresh token keeps the scope of the one presented.
 		next := *r.t
-		next.ID, next.Scopes, next.CreatedAt = storage.NewID(), r.scopes, now
+		next.ID, next.CreatedAt = storage.NewID(), now
 		next.ExpiresAt = minTime(now.Add(s.lifetimes.RefreshIdle), r.t.FamilyExpiresAt)
 		next.SpentAt, next.RevokedAt = nil, nil
 		err := s.store.RotateRefreshToken(ctx, r.t.ID, &next, raw, access)
@@ -360,32 +397,40 @@ func (s *opStorage) TerminateSessionFromRequest(ctx context.Context, req *op.End
 // identified an access token by its id; otherwise tokenOrID is a raw refresh token or
 // the id GetRefreshTokenInfo returned. Unknown tokens are not an error.
 func (s *opStorage) RevokeToken(ctx context.Context, tokenOrID, userID, clientID string) *oidc.Error {
-	if userID != "" {
-		t, err := s.store.AccessTokenByID(ctx, tokenOrID)
-		if err != nil {
-			return nil
-		}
+	// op passes the user id for a refresh token too (from GetRefreshTokenInfo), so the
+	// refresh token is looked for first: an access token id never names one.
+	if t, err := s.store.FindRefreshToken(ctx, tokenOrID); err == nil {
 		if t.ClientID != clientID {
-			return oidc.ErrInvalidClient().WithDescription("token was issued to another client")
+			return errIssuedToAnother()
 		}
-		if err := s.store.RevokeAccessToken(ctx, t.ID); err != nil {
-			slog.ErrorContext(ctx, "revoke access token", "err", err)
+		if err := s.store.RevokeRefreshFamily(ctx, t.FamilyID); err != nil {
+			slog.ErrorContext(ctx, "revoke refresh family", "err", err)
 			return oidc.ErrServerError()
 		}
 		return nil
 	}
-	t, err := s.store.FindRefreshToken(ctx, tokenOrID)
+	if userID == "" {
+		return nil
+	}
+	t, err := s.store.AccessTokenByID(ctx, tokenOrID)
 	if err != nil {
 		return nil
 	}
 	if t.ClientID != clientID {
-		return oidc.ErrInvalidClient().WithDescription("token was issued to another client")
+		return errIssuedToAnother()
 	}
-	if err := s.store.RevokeRefreshFamily(ctx, t.FamilyID); err != nil {
-		slog.ErrorContext(ctx, "revoke refresh family", "err", err)
+	if err := s.store.RevokeAccessToken(ctx, t.ID); err != nil {
+		slog.ErrorContext(ctx, "revoke access token", "err", err)
 		return oidc.ErrServerError()
 	}
 	return nil
+}
+
+// errIssuedToAnother refuses to revoke another client's token (RFC 7009 §2.1) with
+// the code RFC 6749 §5.2 names for a grant "issued to another client"; invalid_client
+// would tell the product that its own credentials are wrong.
+func errIssuedToAnother() *oidc.Error {
+	return oidc.ErrInvalidGrant().WithDescription("token was issued to another client")
 }
 
 // GetRefreshTokenInfo implements op.AuthStorage.
@@ -559,9 +604,8 @@ func (s *opStorage) ClientCredentials(ctx context.Context, clientID, secret stri
 	if !s.secrets.Verify(secret, c.c.SecretHash) {
 		return nil, oidc.ErrInvalidClient().WithDescription("client authentication failed")
 	}
-	if !c.hasGrant(oidc.GrantTypeClientCredentials) {
-		return nil, oidc.ErrUnauthorizedClient().WithDescription("client_credentials is not allowed for this client")
-	}
+	// The grant itself is checked by op next, which answers unauthorized_client (RFC
+	// 6749 §5.2); any error returned here becomes invalid_client.
 	return c, nil
 }
 

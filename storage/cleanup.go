@@ -33,6 +33,7 @@ func (s *Store) DeleteExpired(ctx context.Context, r Retention) (map[string]int6
 	}{
 		{"auth_requests", &AuthRequest{}, "expires_at <= ?", []any{now}},
 		{"rate_counters", &RateCounter{}, "expires_at <= ?", []any{now}},
+		{"one_time_codes", &OneTimeCode{}, "expires_at <= ?", []any{now}},
 		{"access_tokens", &AccessToken{}, "expires_at <= ?", []any{now.Add(-r.Tokens)}},
 		{"refresh_tokens", &RefreshToken{}, "expires_at <= ? OR family_expires_at <= ? OR revoked_at <= ?",
 			[]any{now.Add(-r.Tokens), now.Add(-r.Tokens), now.Add(-r.Tokens)}},

@@ -7,11 +7,12 @@ import (
 	"encoding/hex"
 )
 
-// NewID returns a random opaque identifier (128 bits, URL-safe).
+// NewID returns a random opaque identifier (128 bits, hex): safe in URLs, and never
+// starts with "-", so it can be typed as a command-line argument.
 func NewID() string {
 	b := make([]byte, 16)
 	_, _ = rand.Read(b) // crypto/rand.Read never fails on supported platforms
-	return base64.RawURLEncoding.EncodeToString(b)
+	return hex.EncodeToString(b)
 }
 
 // NewSecret returns a random bearer secret (256 bits, URL-safe): cookie values,

@@ -114,17 +114,17 @@ type SessionClient struct {
 type AuthRequest struct {
 	ID                  string     `gorm:"primaryKey;size:64"`
 	ClientID            string     `gorm:"size:64"`
-	RedirectURI         string     `gorm:"size:2048"`
-	State               string     `gorm:"size:2048"`
-	Nonce               string     `gorm:"size:2048"`
+	RedirectURI         string     `gorm:"type:text"`
+	State               string     `gorm:"type:text"`
+	Nonce               string     `gorm:"type:text"`
 	Scopes              StringList `gorm:"type:text"`
 	ResponseType        string     `gorm:"size:64"`
 	ResponseMode        string     `gorm:"size:32"`
-	CodeChallenge       string     `gorm:"size:256"`
+	CodeChallenge       string     `gorm:"type:text"`
 	CodeChallengeMethod string     `gorm:"size:16"`
 	Prompt              StringList `gorm:"type:text"`
 	MaxAge              *int64
-	LoginHint           string     `gorm:"size:320"`
+	LoginHint           string     `gorm:"type:text"`
 	UILocales           StringList `gorm:"column:ui_locales;type:text"`
 	ACRValues           StringList `gorm:"column:acr_values;type:text"`
 	Claims              string     `gorm:"type:text"` // the "claims" request parameter, JSON
@@ -233,4 +233,5 @@ type AuditEvent struct {
 var allModels = []any{
 	&User{}, &Client{}, &Session{}, &SessionClient{}, &AuthRequest{}, &AccessToken{},
 	&RefreshToken{}, &SigningKey{}, &RateCounter{}, &LogoutDelivery{}, &AuditEvent{},
+	&OneTimeCode{}, &Consent{},
 }

@@ -163,18 +163,19 @@ func (s *Store) endSessionsTx(tx *gorm.DB, where string, args ...any) ([]Session
 	if err != nil {
 		return nil, err
 	}
-	userOf := make(map[string]string, len(sessions))
+	liveUser := make(map[string]string, len(sessions)) // session id → account, unexpired sessions only
 	for _, sess := range sessions {
 		if now.Before(sess.ExpiresAt) {
-			userOf[sess.ID] = sess.UserID
+			liveUser[sess.ID] = sess.UserID
 		}
 	}
 	for _, t := range targets {
-		if _, live := userOf[t.SessionID]; !live {
+		userID, live := liveUser[t.SessionID]
+		if !live {
 			continue
 		}
 		d := LogoutDelivery{
-			ID: NewID(), ClientID: t.ClientID, UserID: userOf[t.SessionID], SessionID: t.SessionID,
+			ID: NewID(), ClientID: t.ClientID, UserID: userID, SessionID: t.SessionID,
 			URI: t.BackchannelLogoutURI, NextAttemptAt: now, CreatedAt: now,
 		}
 		if err := tx.Create(&d).Error; err != nil {

@@ -142,6 +142,7 @@ func (s *Store) Close() error {
 // SetClock replaces the clock; tests use it to expire rows without sleeping.
 func (s *Store) SetClock(now func() time.Time) {
 	s.now = func() time.Time { return now().UTC() }
+	s.db.Config.NowFunc = s.now // gorm's own CreatedAt/UpdatedAt follow the clock too
 }
 
 // Now is the store's clock, in UTC.

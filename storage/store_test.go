@@ -18,7 +18,10 @@ func TestSQLite(t *testing.T) {
 }
 
 func TestPostgres(t *testing.T) {
-	if os.Getenv("IDP_TEST_POSTGRES_URL") == "" && !inCI {
+	if os.Getenv("IDP_TEST_POSTGRES_URL") == "" {
+		if inCI {
+			t.Fatal("CI=true but IDP_TEST_POSTGRES_URL is not set: the PostgreSQL conformance suite must run in CI")
+		}
 		t.Skip("PostgreSQL conformance suite skipped: IDP_TEST_POSTGRES_URL is not set (task test:postgres starts a server; with CI=true this fails instead)")
 	}
 	conformance.Run(t, func(t *testing.T) *storage.Store {

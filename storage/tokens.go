@@ -131,6 +131,9 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldID string, next *Refr
 // RevokeRefreshFamily revokes every generation of a family and the access tokens
 // issued with them.
 func (s *Store) RevokeRefreshFamily(ctx context.Context, familyID string) error {
+	if familyID == "" {
+		return nil // an empty id would match every token outside a family
+	}
 	err := s.tx(ctx, func(tx *gorm.DB) error { return s.revokeTokensTx(tx, "family_id = ?", familyID) })
 	return mapErr(err, fmt.Sprintf("revoke refresh family %q", familyID))
 }
@@ -138,6 +141,9 @@ func (s *Store) RevokeRefreshFamily(ctx context.Context, familyID string) error 
 // RevokeAuthRequestTokens revokes every token issued from one authorization code
 // (RFC 6749 §4.1.2: a code used twice should revoke what it produced).
 func (s *Store) RevokeAuthRequestTokens(ctx context.Context, authRequestID string) error {
+	if authRequestID == "" {
+		return nil // an empty id would match every client_credentials token
+	}
 	err := s.tx(ctx, func(tx *gorm.DB) error {
 		var families []string
 		if err := tx.Model(&RefreshToken{}).Where("auth_request_id = ?", authRequestID).

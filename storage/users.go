@@ -3,7 +3,6 @@ package storage
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"gorm.io/gorm"
 )
@@ -104,5 +103,3 @@ func (s *Store) UserEvents(ctx context.Context, userID string, offset, limit int
 		Order("created_at DESC, id DESC").Offset(offset).Limit(limit).Find(&events).Error
 	return events, mapErr(err, "list audit events")
 }
-
-func (s *Store) expiresAfter(d time.Duration) time.Time { return s.now().Add(d) }

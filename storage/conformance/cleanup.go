@@ -16,7 +16,8 @@ func cleanupTests() []test {
 	}
 }
 
-// tables are the keys DeleteExpired reports.
+// tables are the keys DeleteExpired must report; it may report more tables, whose
+// rows this suite never creates.
 var tables = []string{
 	"auth_requests", "rate_counters", "access_tokens", "refresh_tokens", "sessions",
 	"session_clients", "logout_deliveries", "signing_keys", "audit_events",
@@ -26,10 +27,12 @@ func (e *env) deleteExpired(t *testing.T, r storage.Retention, want map[string]i
 	t.Helper()
 	got, err := e.s.DeleteExpired(e.ctx, r)
 	must(t, err)
-	if keys := slices.Sorted(maps.Keys(got)); !slices.Equal(keys, slices.Sorted(slices.Values(tables))) {
-		t.Errorf("DeleteExpired reported tables %v; want %v", keys, tables)
-	}
 	for _, table := range tables {
+		if _, ok := got[table]; !ok {
+			t.Errorf("DeleteExpired reported no count for %s", table)
+		}
+	}
+	for _, table := range slices.Sorted(maps.Keys(got)) {
 		if got[table] != want[table] {
 			t.Errorf("at %v DeleteExpired removed %d %s; want %d", e.now().Sub(start), got[table], table, want[table])
 		}

@@ -91,16 +91,26 @@
   }
 
   function initPhone(input) {
-    // Normalise a prefilled value (e.g. "8 910 594 08 99" sent back by the server).
-    if (input.value) setValue(input, nationalDigits(input.value));
+    // Normalise a prefilled value (e.g. "8 910 594 08 99" sent back by the server);
+    // if autofocus came first, the caret goes after the number.
+    if (input.value) { var d = nationalDigits(input.value); setValue(input, d, d.length); }
     else input.setAttribute('data-digits', '');
 
     input.addEventListener('focus', function () {
       if (!input.value) {
         setValue(input, '');
         var end = input.value.length;
-        // Some browsers move the caret after focus; put it after the prefix.
-        setTimeout(function () { try { input.setSelectionRange(end, end); } catch (e) { /* */ } }, 0);
+        // Some browsers move the caret after focus; put it after the prefix,
+        // unless keys typed meanwhile (input runs before timers) changed the value.
+        setTimeout(function () {
+          if (input.value !== PREFIX) return;
+          try { input.setSelectionRange(end, end); } catch (e) { /* */ }
+        }, 0);
+      } else if (input.selectionStart === 0 && input.selectionEnd === 0) {
+        // Focused with the caret before "+7 (" (autofocus on a number sent back
+        // with an error): put it after the number, where the person goes on typing.
+        var len = input.value.length;
+        try { input.setSelectionRange(len, len); } catch (e) { /* */ }
       }
     });
 
