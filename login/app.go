@@ -56,6 +56,9 @@ type Config struct {
 	Events     Events
 	Metrics    Metrics
 	Renderer   *web.Renderer
+	Codes      Codes
+	Accounts   Accounts
+	Hasher     PasswordHasher
 	Secure     bool // https: Secure cookies
 	// OnLogout is called after a session was ended, to deliver back-channel logouts soon.
 	OnLogout func()
@@ -69,6 +72,9 @@ type App struct {
 	events    Events
 	metrics   Metrics
 	pages     *web.Renderer
+	codes     Codes
+	accounts  Accounts
+	hasher    PasswordHasher
 	secure    bool
 	onLogout  func()
 }
@@ -78,6 +84,7 @@ func New(cfg Config) *App {
 	return &App{
 		authz: cfg.Authorizer, passwords: cfg.Passwords, sessions: cfg.Sessions, events: cfg.Events,
 		metrics: cfg.Metrics, pages: cfg.Renderer, secure: cfg.Secure, onLogout: cfg.OnLogout,
+		codes: cfg.Codes, accounts: cfg.Accounts, hasher: cfg.Hasher,
 	}
 }
 
@@ -107,6 +114,19 @@ func (a *App) Register(e *echo.Echo) {
 	g.GET(PathLogout, a.showLogout)
 	g.POST(PathLogout, a.submitLogout)
 	g.GET(PathLoggedOut, a.showLoggedOut)
+	g.GET(PathRegister, a.showRegister)
+	g.POST(PathRegister, a.submitRegister)
+	g.GET(PathRegister+"/confirm", a.showRegisterConfirm)
+	g.POST(PathRegister+"/confirm", a.submitRegisterConfirm)
+	g.POST(PathRegister+"/resend", a.submitRegisterResend)
+	for _, cf := range []codeFlow{signInByCode, passwordReset} {
+		g.GET(cf.base, a.showContactForm(cf))
+		g.POST(cf.base, a.submitContactForm(cf))
+		g.GET(cf.base+"/confirm", a.showCodeConfirm(cf))
+		g.POST(cf.base+"/confirm", a.submitCodeConfirm(cf))
+		g.POST(cf.base+"/resend", a.submitCodeResend(cf))
+	}
+	g.POST(PathReset+"/password", a.submitNewPassword)
 	e.GET("/", func(c echo.Context) error { return c.Redirect(http.StatusFound, PathAccount) })
 	e.GET("/static/*", echo.WrapHandler(http.StripPrefix("/static/", web.Static())))
 }

@@ -50,7 +50,9 @@ func satisfies(req *provider.PendingRequest, sess *storage.Session, now func() i
 	if req.HintSubject != "" && req.HintSubject != sess.UserID {
 		return false
 	}
-	if req.MaxAge != nil && now()-sess.AuthTime.Unix() > int64(req.MaxAge.Seconds()) {
+	// OIDC Core §3.1.2.1: max_age=0 is prompt=login. Whole seconds would let a
+	// sign-in of this very second pass it.
+	if req.MaxAge != nil && (*req.MaxAge <= 0 || now()-sess.AuthTime.Unix() > int64(req.MaxAge.Seconds())) {
 		return false
 	}
 	return true
@@ -116,7 +118,11 @@ func (a *App) loginForm(c echo.Context, req *provider.PendingRequest, in loginIn
 		action += "?" + q.Encode()
 	}
 	q.Set("mode", other)
+	keep := url.Values{"mode": {mode}}
 	data := web.LoginData{
+		RegisterURL: pageURL(PathRegister, req, keep),
+		CodeURL:     pageURL(PathCode, req, keep),
+		ForgotURL:   pageURL(PathReset, req, keep),
 		Layout:      web.Layout{Title: "Вход в Личный кабинет", CSRFToken: csrfToken(c)},
 		Action:      action,
 		Mode:        mode,

@@ -399,11 +399,16 @@ func (s *opStorage) TerminateSessionFromRequest(ctx context.Context, req *op.End
 func (s *opStorage) RevokeToken(ctx context.Context, tokenOrID, userID, clientID string) *oidc.Error {
 	// op passes the user id for a refresh token too (from GetRefreshTokenInfo), so the
 	// refresh token is looked for first: an access token id never names one.
-	if t, err := s.store.FindRefreshToken(ctx, tokenOrID); err == nil {
-		if t.ClientID != clientID {
+	rt, err := s.store.FindRefreshToken(ctx, tokenOrID)
+	if err != nil && !storage.IsNotFound(err) {
+		slog.ErrorContext(ctx, "find refresh token to revoke", "err", err)
+		return oidc.ErrServerError()
+	}
+	if err == nil {
+		if rt.ClientID != clientID {
 			return errIssuedToAnother()
 		}
-		if err := s.store.RevokeRefreshFamily(ctx, t.FamilyID); err != nil {
+		if err := s.store.RevokeRefreshFamily(ctx, rt.FamilyID); err != nil {
 			slog.ErrorContext(ctx, "revoke refresh family", "err", err)
 			return oidc.ErrServerError()
 		}

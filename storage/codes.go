@@ -195,3 +195,22 @@ func (s *Store) CreateUserWithConsents(ctx context.Context, u *User, consents []
 	})
 	return mapErr(err, "create user")
 }
+
+// ConsumeCode uses up a live flow of purpose once, without a code: for a permission
+// the flow itself is (a verified reset). A second call is ErrNotFound.
+func (s *Store) ConsumeCode(ctx context.Context, id, purpose string) (*OneTimeCode, error) {
+	var c OneTimeCode
+	now := s.now()
+	err := s.tx(ctx, func(tx *gorm.DB) error {
+		if err := s.forUpdate(tx).Where("id = ? AND purpose = ? AND consumed_at IS NULL AND expires_at > ?", id, purpose, now).
+			Take(&c).Error; err != nil {
+			return err
+		}
+		c.ConsumedAt = &now
+		return tx.Model(&OneTimeCode{}).Where("id = ?", id).Update("consumed_at", now).Error
+	})
+	if err != nil {
+		return nil, mapErr(err, "consume flow")
+	}
+	return &c, nil
+}

@@ -26,6 +26,7 @@ var staticFS embed.FS
 type Layout struct {
 	Title     string // <title>, e.g. "Вход в Астрал.Отчет"
 	CSRFToken string // hidden input "_csrf" on every form
+	Refresh   string // optional meta refresh, "3;url=/path": a page that moves on by itself
 }
 
 // LoginData is the sign-in page.
@@ -137,7 +138,16 @@ func (r *Renderer) funcs(page string) template.FuncMap {
 		"year":    func() int { return r.now().Year() },
 		"asset":   assetURL,
 		"iconFor": upstreamIcon,
+		"contactField": func(f ContactFields, err string) contactField {
+			return contactField{Fields: f, Error: err}
+		},
 	}
+}
+
+// contactField is what the shared "contact-field" template gets.
+type contactField struct {
+	Fields ContactFields
+	Error  string
 }
 
 // upstreamIcon maps a known upstream name to the id of its icon in the
@@ -247,4 +257,76 @@ type LogoutData struct {
 	Action      string // POST form URL
 	RedirectURI string // the product's verified post-logout page, or empty
 	Sig         string // its signature, posted back with it
+}
+
+// ContactFields is the phone-or-email field shared by the forms that ask for one.
+type ContactFields struct {
+	Mode      string // "phone" or "email"
+	SwitchURL string // "По email" / "По телефону": the same page in the other mode
+	Login     string // the value typed
+}
+
+// RegisterData is the registration page.
+type RegisterData struct {
+	Layout
+	ContactFields
+	Action      string
+	Error       string
+	FieldErrors map[string]string // "login", "password"
+	LoginURL    string            // "Уже создан? Войти"
+}
+
+// ContactData asks for a phone or email: "У меня есть код", "Забыли пароль?".
+type ContactData struct {
+	Layout
+	ContactFields
+	Heading     string
+	Lead        string
+	Action      string
+	Button      string
+	Error       string
+	FieldErrors map[string]string // "login"
+	BackURL     string
+	BackText    string
+}
+
+// ConfirmData is the page that asks for the code sent to a phone or email.
+type ConfirmData struct {
+	Layout
+	Heading      string // "Подтвердите телефон" / "Подтвердите email" / "Введите код"
+	Destination  string // masked: "+7 (910) ***-**-99"
+	Action       string // POST the code
+	Flow         string // hidden field
+	ResendAction string // POST for a new code
+	ResendIn     int    // seconds until a new code may be sent
+	Button       string // "Подтвердить"
+	Error        string // next to the code field
+	Notice       string // e.g. "Новый код отправлен"
+	BackURL      string // "← Вернуться к началу регистрации"
+	BackText     string
+}
+
+// NewPasswordData asks for a new password after a reset code.
+type NewPasswordData struct {
+	Layout
+	Action      string
+	Grant       string // hidden field: the reset permission
+	Error       string
+	FieldErrors map[string]string // "password"
+}
+
+// Link is one link or button of a notice.
+type Link struct {
+	Text    string
+	URL     string
+	Primary bool
+}
+
+// NoticeData is a page that reports an outcome ("Телефон подтвержден!") with links on.
+type NoticeData struct {
+	Layout
+	Heading string
+	Message string
+	Success bool // a check mark instead of a warning sign
+	Links   []Link
 }

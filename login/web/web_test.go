@@ -436,7 +436,7 @@ func TestRenderErrors(t *testing.T) {
 
 func TestPagesList(t *testing.T) {
 	got := strings.Join(newRenderer(t).Pages(), ",")
-	if got != "account,error,login,logout" {
+	if got != "account,confirm,contact,error,login,logout,newpassword,notice,register" {
 		t.Errorf("Pages() = %s", got)
 	}
 }

@@ -14,10 +14,12 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/astral/idp/cmd/idp/config"
+	"github.com/astral/idp/login/notify"
 	"github.com/astral/idp/login/password"
 	"github.com/astral/idp/storage"
 	"github.com/astral/idp/storage/pgtest"
@@ -38,6 +40,47 @@ type testEnv struct {
 	phone    string
 	password string
 	userID   string
+	sent     *outbox // every SMS and email the server sent
+}
+
+// outbox captures the server's messages, as IDP_OUTBOX would.
+type outbox struct {
+	mu   sync.Mutex
+	msgs []notify.Message
+}
+
+func (o *outbox) Send(_ context.Context, m notify.Message) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.msgs = append(o.msgs, m)
+	return nil
+}
+
+// lastCode returns the last code sent to to.
+func (o *outbox) lastCode(t *testing.T, to string) string {
+	t.Helper()
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for i := len(o.msgs) - 1; i >= 0; i-- {
+		if o.msgs[i].To == to {
+			return o.msgs[i].Code
+		}
+	}
+	t.Fatalf("no message was sent to %s", to)
+	return ""
+}
+
+// count returns how many messages went to to.
+func (o *outbox) count(to string) int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	n := 0
+	for _, m := range o.msgs {
+		if m.To == to {
+			n++
+		}
+	}
+	return n
 }
 
 // newTestEnv starts the server on SQLite (backend "sqlite") or PostgreSQL ("postgres").
@@ -101,6 +144,8 @@ func newTestEnv(t *testing.T, backend string) *testEnv {
 	opts := DefaultOptions()
 	opts.PasswordParams = password.Params{Memory: 1024, Time: 1, Threads: 1} // fast in tests
 	opts.LogoutPoll = 50 * time.Millisecond
+	env.sent = &outbox{}
+	opts.Notifier = env.sent
 	srv, err := New(ctx, cfg, opts)
 	if err != nil {
 		t.Fatal(err)

@@ -22,6 +22,8 @@ import (
 
 	"github.com/astral/idp/cmd/idp/config"
 	"github.com/astral/idp/login"
+	"github.com/astral/idp/login/notify"
+	"github.com/astral/idp/login/otp"
 	"github.com/astral/idp/login/password"
 	"github.com/astral/idp/login/session"
 	"github.com/astral/idp/login/web"
@@ -41,7 +43,10 @@ type Options struct {
 	PasswordLimits  password.Limits
 	CleanupInterval time.Duration
 	LogoutPoll      time.Duration
-	// LookupEnv expands ${VAR} in the clients file.
+	CodePolicy      otp.Policy
+	// Notifier sends codes; nil builds it from the IDP_* sender variables.
+	Notifier otp.Sender
+	// LookupEnv reads the sender variables and expands ${VAR} in the clients file.
 	LookupEnv func(string) (string, bool)
 }
 
@@ -51,7 +56,7 @@ func DefaultOptions() Options {
 		KeyPolicy: keys.DefaultPolicy, Lifetimes: provider.DefaultLifetimes,
 		SessionPolicy: session.DefaultPolicy, PasswordParams: password.DefaultParams,
 		PasswordLimits: password.DefaultLimits, CleanupInterval: 10 * time.Minute,
-		LogoutPoll: 5 * time.Second, LookupEnv: os.LookupEnv,
+		LogoutPoll: 5 * time.Second, CodePolicy: otp.DefaultPolicy, LookupEnv: os.LookupEnv,
 	}
 }
 
@@ -117,10 +122,22 @@ func assemble(ctx context.Context, cfg *config.Config, opts Options, store *stor
 	if err != nil {
 		return nil, fmt.Errorf("load page templates: %w", err)
 	}
+	sender := opts.Notifier
+	if sender == nil {
+		n, err := notify.FromEnv(opts.LookupEnv)
+		if err != nil {
+			return nil, err
+		}
+		sender = n
+	}
 	secure := strings.HasPrefix(cfg.Issuer, "https://")
+	hasher := password.NewHasher(opts.PasswordParams)
 	app := login.New(login.Config{
 		Authorizer: p,
-		Passwords:  password.NewAuthenticator(store, store, password.NewHasher(opts.PasswordParams), opts.PasswordLimits),
+		Passwords:  password.NewAuthenticator(store, store, hasher, opts.PasswordLimits),
+		Codes:      otp.New(store, sender, provider.DeriveKey(cfg.MasterKey, "one-time-codes"), opts.CodePolicy),
+		Accounts:   store,
+		Hasher:     hasher,
 		Sessions:   session.NewManager(store, opts.SessionPolicy, secure),
 		Events:     store, Metrics: m, Renderer: renderer, Secure: secure,
 		OnLogout: s.logouts.Kick,
