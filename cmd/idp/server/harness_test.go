@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -43,27 +42,25 @@ type testEnv struct {
 	sent     *outbox // every SMS and email the server sent
 }
 
-// outbox captures the server's messages, as IDP_OUTBOX would.
-type outbox struct {
-	mu   sync.Mutex
-	msgs []notify.Message
-}
+// outbox reads the IDP_OUTBOX file the server appends every SMS and email to.
+type outbox struct{ path string }
 
-func (o *outbox) Send(_ context.Context, m notify.Message) error {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	o.msgs = append(o.msgs, m)
-	return nil
+func (o *outbox) entries(t *testing.T) []notify.OutboxEntry {
+	t.Helper()
+	entries, err := notify.ReadOutbox(o.path)
+	if err != nil {
+		t.Fatalf("read outbox: %v", err)
+	}
+	return entries
 }
 
 // lastCode returns the last code sent to to.
 func (o *outbox) lastCode(t *testing.T, to string) string {
 	t.Helper()
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	for i := len(o.msgs) - 1; i >= 0; i-- {
-		if o.msgs[i].To == to {
-			return o.msgs[i].Code
+	entries := o.entries(t)
+	for i := len(entries) - 1; i >= 0; i-- {
+		if entries[i].To == to {
+			return entries[i].Code
 		}
 	}
 	t.Fatalf("no message was sent to %s", to)
@@ -71,12 +68,11 @@ func (o *outbox) lastCode(t *testing.T, to string) string {
 }
 
 // count returns how many messages went to to.
-func (o *outbox) count(to string) int {
-	o.mu.Lock()
-	defer o.mu.Unlock()
+func (o *outbox) count(t *testing.T, to string) int {
+	t.Helper()
 	n := 0
-	for _, m := range o.msgs {
-		if m.To == to {
+	for _, e := range o.entries(t) {
+		if e.To == to {
 			n++
 		}
 	}
@@ -144,8 +140,14 @@ func newTestEnv(t *testing.T, backend string) *testEnv {
 	opts := DefaultOptions()
 	opts.PasswordParams = password.Params{Memory: 1024, Time: 1, Threads: 1} // fast in tests
 	opts.LogoutPoll = 50 * time.Millisecond
-	env.sent = &outbox{}
-	opts.Notifier = env.sent
+	// Codes go through the real senders: log, and the IDP_OUTBOX file the tests read.
+	env.sent = &outbox{path: filepath.Join(dir, "outbox.jsonl")}
+	opts.LookupEnv = func(k string) (string, bool) {
+		if k == "IDP_OUTBOX" {
+			return env.sent.path, true
+		}
+		return "", false
+	}
 	srv, err := New(ctx, cfg, opts)
 	if err != nil {
 		t.Fatal(err)
