@@ -262,6 +262,65 @@ func pageCases() []pageCase {
 			notWant: []string{"Выйти", "Телефон"},
 			notRaw:  []string{"<form", "<button"},
 		},
+		{
+			name: "registration, phone mode",
+			page: "register",
+			data: RegisterData{Layout: Layout{Title: "Регистрация", CSRFToken: csrf},
+				ContactFields: ContactFields{Mode: "phone", SwitchURL: "/register?mode=email", Login: "+7 (910) 594-08-99"},
+				Action:        "/register", LoginURL: "/login", FieldErrors: map[string]string{"password": "Пароль должен быть не короче 8 символов"}},
+			want: []string{"Регистрация", "Телефон *", "По email", "Пароль", "Создать аккаунт", "Уже создан? Войти",
+				"Нажимая кнопку «Создать аккаунт», Вы соглашаетесь с условиями «Лицензионного соглашения» и даете согласие на обработку персональных данных",
+				"Пароль должен быть не короче 8 символов"},
+			notWant: []string{"или зарегистрируйтесь через"},
+			raw:     []string{`autocomplete="new-password"`, `data-mask="ru-phone"`},
+		},
+		{
+			name: "registration, email mode",
+			page: "register",
+			data: RegisterData{Layout: Layout{CSRFToken: csrf}, ContactFields: ContactFields{Mode: "email", SwitchURL: "/register?mode=phone"}, Action: "/register"},
+			want: []string{"Email *", "По телефону"},
+		},
+		{
+			name: "code confirmation with countdown",
+			page: "confirm",
+			data: ConfirmData{Layout: Layout{CSRFToken: csrf}, Heading: "Подтвердите телефон", Destination: "+7 (910) ***-**-99",
+				Action: "/register/confirm", Flow: "f1", ResendAction: "/register/resend", ResendIn: 42,
+				BackURL: "/register?flow=f1", BackText: "Вернуться к началу регистрации", Error: "Неверный код. Осталось попыток: 4"},
+			want: []string{"← Вернуться к началу регистрации", "Подтвердите телефон", "Код подтверждения отправлен на +7 (910) ***-**-99",
+				"Код подтверждения", "Подтвердить", "Не получили код?", "Неверный код. Осталось попыток: 4", "Отправить код повторно"},
+			raw: []string{`data-countdown="42"`, `autocomplete="one-time-code"`, `name="flow" value="f1"`},
+		},
+		{
+			name:   "code confirmation, resend allowed",
+			page:   "confirm",
+			data:   ConfirmData{Layout: Layout{CSRFToken: csrf}, Heading: "Подтвердите email", Destination: "ma***@astral.ru", Action: "/a", ResendAction: "/b", Notice: "Новый код отправлен"},
+			want:   []string{"Подтвердите email", "Новый код отправлен", "Отправить код повторно"},
+			notRaw: []string{"data-countdown"},
+		},
+		{
+			name: "ask for a contact",
+			page: "contact",
+			data: ContactData{Layout: Layout{CSRFToken: csrf}, ContactFields: ContactFields{Mode: "phone", SwitchURL: "/reset?mode=email"},
+				Heading: "Восстановление пароля", Action: "/reset", Button: "Получить код", BackURL: "/login", BackText: "Войти с паролем"},
+			want: []string{"Восстановление пароля", "Телефон *", "По email", "Получить код", "Войти с паролем"},
+		},
+		{
+			name: "new password",
+			page: "newpassword",
+			data: NewPasswordData{Layout: Layout{CSRFToken: csrf}, Action: "/reset/password", Grant: "g1",
+				FieldErrors: map[string]string{"password": "Этот пароль слишком распространен. Придумайте другой"}},
+			want: []string{"Новый пароль", "Пароль", "Сохранить пароль", "Этот пароль слишком распространен. Придумайте другой"},
+			raw:  []string{`name="grant" value="g1"`},
+		},
+		{
+			name: "notice with a refresh",
+			page: "notice",
+			data: NoticeData{Layout: Layout{Title: "Телефон подтвержден!", CSRFToken: csrf, Refresh: "3;url=/login?authRequestID=x&mode=phone"},
+				Heading: "Телефон подтвержден!", Message: "Теперь Вы можете перейти в Личный кабинет", Success: true,
+				Links: []Link{{Text: "Перейти в Астрал.Отчет", URL: "/login?authRequestID=x", Primary: true}}},
+			want: []string{"Телефон подтвержден!", "Теперь Вы можете перейти в Личный кабинет", "Перейти в Астрал.Отчет"},
+			raw:  []string{`<meta http-equiv="refresh" content="3;url=/login?authRequestID=x&amp;mode=phone">`},
+		},
 	}
 }
 
@@ -391,7 +450,10 @@ func checkCommon(t *testing.T, raw string, doc *html.Node) {
 		if id == "" || !labels[id] {
 			t.Errorf("input name=%q id=%q has no <label for>", attr(in, "name"), id)
 		}
-		if d := attr(in, "aria-describedby"); d != "" && byID(doc, d) == nil {
+		for _, d := range strings.Fields(attr(in, "aria-describedby")) {
+			if byID(doc, d) != nil {
+				continue
+			}
 			t.Errorf("aria-describedby %q points nowhere", d)
 		}
 	}
