@@ -82,6 +82,9 @@ func TestRegisterByPhoneReachesTheProduct(t *testing.T) {
 			if resp.StatusCode != http.StatusOK || !strings.Contains(body, "Телефон подтвержден!") || !strings.Contains(body, "Перейти в Астрал.Отчет") {
 				t.Fatalf("done page %d: %s", resp.StatusCode, body)
 			}
+			if n := e.sent.count(t, newPhone); n != 1 {
+				t.Fatalf("%d messages went to the new phone, want 1", n)
+			}
 			u, err := e.store.UserByPhone(ctx, newPhone)
 			if err != nil || !u.PhoneVerified {
 				t.Fatalf("account %+v, %v", u, err)
