@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -31,8 +32,11 @@ var (
 type Store struct {
 	db      *gorm.DB
 	dialect string
-	now     func() time.Time
+	clock   atomic.Pointer[func() time.Time] // SetClock may run while requests do
 }
+
+// now reads the clock.
+func (s *Store) now() time.Time { return (*s.clock.Load())() }
 
 // Dialect names the backend: "sqlite" or "postgres".
 func (s *Store) Dialect() string { return s.dialect }
@@ -45,7 +49,7 @@ func Open(ctx context.Context, databaseURL string) (*Store, error) {
 	}
 	db, err := gorm.Open(dialector, &gorm.Config{
 		Logger:                 logger.Discard,
-		NowFunc:                func() time.Time { return time.Now().UTC() },
+		NowFunc:                func() time.Time { return time.Now().UTC() }, // replaced below by s.now
 		SkipDefaultTransaction: true,
 		PrepareStmt:            true,
 	})
@@ -65,7 +69,9 @@ func Open(ctx context.Context, databaseURL string) (*Store, error) {
 		sqlDB.SetMaxIdleConns(32)
 		sqlDB.SetConnMaxIdleTime(5 * time.Minute)
 	}
-	s := &Store{db: db, dialect: dialect, now: func() time.Time { return time.Now().UTC() }}
+	s := &Store{db: db, dialect: dialect}
+	s.SetClock(time.Now)
+	db.Config.NowFunc = s.now // gorm's own CreatedAt/UpdatedAt follow the clock too
 	if err := s.Ping(ctx); err != nil {
 		_ = sqlDB.Close()
 		return nil, err
@@ -141,8 +147,8 @@ func (s *Store) Close() error {
 
 // SetClock replaces the clock; tests use it to expire rows without sleeping.
 func (s *Store) SetClock(now func() time.Time) {
-	s.now = func() time.Time { return now().UTC() }
-	s.db.Config.NowFunc = s.now // gorm's own CreatedAt/UpdatedAt follow the clock too
+	clock := func() time.Time { return now().UTC() }
+	s.clock.Store(&clock)
 }
 
 // Now is the store's clock, in UTC.
