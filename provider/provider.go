@@ -129,8 +129,30 @@ func New(cfg Config, store Store, km *keys.Manager) (*Provider, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create OpenID provider: %w", err)
 	}
-	p.op, p.handler = o, o
+	p.op = o
+	mux := http.NewServeMux()
+	mux.HandleFunc(oidc.DiscoveryEndpoint, p.discovery)
+	mux.Handle("/", o)
+	p.handler = mux
 	return p, nil
+}
+
+// discovery is op's discovery document, corrected to what this provider offers: op
+// advertises the implicit and hybrid response types, the device flow and the JWT
+// bearer grant whether or not a provider supports them.
+func (p *Provider) discovery(w http.ResponseWriter, r *http.Request) {
+	ctx := op.ContextWithIssuer(r.Context(), p.issuer)
+	cfg := op.CreateDiscoveryConfig(ctx, p.op, p.storage)
+	cfg.ResponseTypesSupported = []string{string(oidc.ResponseTypeCode)}
+	cfg.ResponseModesSupported = []string{string(oidc.ResponseModeQuery), string(oidc.ResponseModeFormPost)}
+	cfg.GrantTypesSupported = []oidc.GrantType{oidc.GrantTypeCode, oidc.GrantTypeRefreshToken, oidc.GrantTypeClientCredentials}
+	cfg.DeviceAuthorizationEndpoint = ""
+	cfg.ClaimsParameterSupported = true
+	cfg.RequestParameterSupported = false
+	cfg.RequestURIParameterSupported = false
+	// The document is public; browser apps (spa clients) read it cross-origin.
+	w.Header().Set("Access-Control-Allow-Origin", "*")
+	op.Discover(w, cfg)
 }
 
 // Handler serves the protocol endpoints.

@@ -330,6 +330,24 @@ func checkDiscovery(t *testing.T, e *testEnv) {
 			}
 		}
 	}
+	// Only what is supported is advertised: no implicit or hybrid flow, no device flow.
+	if got := list("response_types_supported"); len(got) != 1 {
+		t.Errorf("response_types_supported %v, want only code", got)
+	}
+	for _, g := range list("grant_types_supported") {
+		if g == "implicit" || strings.Contains(g, "device_code") || strings.Contains(g, "jwt-bearer") {
+			t.Errorf("grant_types_supported advertises %s", g)
+		}
+	}
+	if str("device_authorization_endpoint") != "" {
+		t.Error("device_authorization_endpoint advertised")
+	}
+	if v, _ := d["claims_parameter_supported"].(bool); !v {
+		t.Error("claims_parameter_supported is not true")
+	}
+	if resp.Header.Get("Access-Control-Allow-Origin") != "*" {
+		t.Error("discovery is not readable cross-origin")
+	}
 	if slices.Contains(list("code_challenge_methods_supported"), "plain") {
 		t.Error("plain PKCE advertised but refused")
 	}
