@@ -10,6 +10,7 @@ import (
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 
 	"github.com/astral/idp/login/contact"
+	"github.com/astral/idp/login/page"
 	"github.com/astral/idp/login/session"
 	"github.com/astral/idp/login/web"
 	"github.com/astral/idp/provider"
@@ -71,7 +72,7 @@ type App struct {
 	sessions  *session.Manager
 	events    Events
 	metrics   Metrics
-	pages     *web.Renderer
+	view      *page.Pages
 	codes     Codes
 	accounts  Accounts
 	hasher    PasswordHasher
@@ -83,19 +84,16 @@ type App struct {
 func New(cfg Config) *App {
 	return &App{
 		authz: cfg.Authorizer, passwords: cfg.Passwords, sessions: cfg.Sessions, events: cfg.Events,
-		metrics: cfg.Metrics, pages: cfg.Renderer, secure: cfg.Secure, onLogout: cfg.OnLogout,
+		metrics: cfg.Metrics, view: page.New(cfg.Renderer), secure: cfg.Secure, onLogout: cfg.OnLogout,
 		codes: cfg.Codes, accounts: cfg.Accounts, hasher: cfg.Hasher,
 	}
 }
-
-// csrfContextKey is where echo's CSRF middleware leaves the token.
-const csrfContextKey = "csrf"
 
 // Register mounts the pages on e.
 func (a *App) Register(e *echo.Echo) {
 	csrf := middleware.CSRFWithConfig(middleware.CSRFConfig{
 		TokenLookup:    "form:_csrf",
-		ContextKey:     csrfContextKey,
+		ContextKey:     page.CSRFContextKey,
 		CookieName:     "idp_csrf",
 		CookiePath:     "/",
 		CookieHTTPOnly: true,
@@ -139,44 +137,28 @@ func noStore(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-func csrfToken(c echo.Context) string {
-	t, _ := c.Get(csrfContextKey).(string)
-	return t
-}
+func csrfToken(c echo.Context) string { return page.CSRF(c) }
 
-// render writes a page; a template failure is logged and becomes a plain 500.
 func (a *App) render(c echo.Context, status int, name string, data any) error {
-	c.Response().Header().Set(echo.HeaderContentType, echo.MIMETextHTMLCharsetUTF8)
-	c.Response().WriteHeader(status)
-	if err := a.pages.Render(c.Response(), name, data); err != nil {
-		slog.ErrorContext(c.Request().Context(), "render page", "page", name, "err", err)
-	}
-	return nil
+	return a.view.Render(c, status, name, data)
 }
 
-// errorPage shows a Russian error page.
 func (a *App) errorPage(c echo.Context, status int, heading, message, back string) error {
-	data := web.ErrorData{
-		Layout:  web.Layout{Title: heading, CSRFToken: csrfToken(c)},
-		Heading: heading, Message: message,
-	}
-	if back != "" {
-		data.BackURL, data.BackText = back, "Вернуться"
-	}
-	return a.render(c, status, "error", data)
+	return a.view.Error(c, status, heading, message, back)
 }
 
-// internalError logs err and shows the generic page; no detail reaches the person.
 func (a *App) internalError(c echo.Context, what string, err error) error {
-	slog.ErrorContext(c.Request().Context(), what, "err", err)
-	return a.errorPage(c, http.StatusInternalServerError, "Что-то пошло не так",
-		"Не удалось выполнить действие. Попробуйте еще раз через минуту.", "")
+	return a.view.Internal(c, what, err)
 }
 
 // ErrorPage renders the Russian error page for echo's error handler (unknown pages,
 // oversized requests).
 func (a *App) ErrorPage(c echo.Context, status int) error {
 	switch status {
+	case http.StatusForbidden:
+		// echo's CSRF middleware refuses a cross-site form post (Sec-Fetch-Site) here.
+		return a.errorPage(c, status, "Страница устарела",
+			"Форма устарела или открыта с другого сайта. Обновите страницу и попробуйте снова.", "")
 	case http.StatusNotFound, http.StatusMethodNotAllowed:
 		return a.errorPage(c, http.StatusNotFound, "Страница не найдена", "Проверьте адрес страницы.", PathAccount)
 	case http.StatusRequestEntityTooLarge:
