@@ -60,7 +60,11 @@ type Config struct {
 	Codes      Codes
 	Accounts   Accounts
 	Hasher     PasswordHasher
-	Secure     bool // https: Secure cookies
+	// Parts add pages of their own (the cabinet, upstream sign-in).
+	Parts []Part
+	// Upstreams lists the upstream sign-in buttons; nil shows none.
+	Upstreams UpstreamButtons
+	Secure    bool // https: Secure cookies
 	// OnLogout is called after a session was ended, to deliver back-channel logouts soon.
 	OnLogout func()
 }
@@ -76,6 +80,8 @@ type App struct {
 	codes     Codes
 	accounts  Accounts
 	hasher    PasswordHasher
+	parts     []Part
+	upstreams UpstreamButtons
 	secure    bool
 	onLogout  func()
 }
@@ -85,7 +91,7 @@ func New(cfg Config) *App {
 	return &App{
 		authz: cfg.Authorizer, passwords: cfg.Passwords, sessions: cfg.Sessions, events: cfg.Events,
 		metrics: cfg.Metrics, view: page.New(cfg.Renderer), secure: cfg.Secure, onLogout: cfg.OnLogout,
-		codes: cfg.Codes, accounts: cfg.Accounts, hasher: cfg.Hasher,
+		codes: cfg.Codes, accounts: cfg.Accounts, hasher: cfg.Hasher, parts: cfg.Parts, upstreams: cfg.Upstreams,
 	}
 }
 
@@ -125,6 +131,9 @@ func (a *App) Register(e *echo.Echo) {
 		g.POST(cf.base+"/resend", a.submitCodeResend(cf))
 	}
 	g.POST(PathReset+"/password", a.submitNewPassword)
+	for _, p := range a.parts {
+		p.Register(g, a)
+	}
 	e.GET("/", func(c echo.Context) error { return c.Redirect(http.StatusFound, PathAccount) })
 	e.GET("/static/*", echo.WrapHandler(http.StripPrefix("/static/", web.Static())))
 }

@@ -108,7 +108,7 @@ func (a *App) submitContactForm(cf codeFlow) echo.HandlerFunc {
 			if !ok {
 				return a.internalError(c, "start code flow", err)
 			}
-			return a.contactForm(c, cf, req, f, msg, nil, http.StatusTooManyRequests)
+			return a.contactForm(c, cf, req, f, msg, nil, codeStatus(err))
 		}
 		return c.Redirect(http.StatusSeeOther, cf.base+"/confirm?"+url.Values{"flow": {flow.ID}}.Encode())
 	}
@@ -128,7 +128,9 @@ func (a *App) showCodeConfirm(cf codeFlow) echo.HandlerFunc {
 }
 
 func (a *App) submitCodeResend(cf codeFlow) echo.HandlerFunc {
-	return func(c echo.Context) error { return a.resend(c, cf.base, cf.confirmHeading, cf.confirmButton) }
+	return func(c echo.Context) error {
+		return a.resend(c, cf.purpose, cf.base, cf.confirmHeading, cf.confirmButton)
+	}
 }
 
 // submitCodeConfirm checks the code; then sign-in by code signs the person in, and a

@@ -12,6 +12,7 @@ import (
 
 	"github.com/astral/idp/login/contact"
 	"github.com/astral/idp/login/otp"
+	"github.com/astral/idp/login/session"
 	"github.com/astral/idp/login/web"
 	"github.com/astral/idp/provider"
 	"github.com/astral/idp/storage"
@@ -128,6 +129,15 @@ func codeProblem(err error) (string, bool) {
 	return "", false
 }
 
+// codeStatus is the HTTP status of a refused code request: a limit is 429, a code
+// that could not be delivered is our failure, not the person's (503).
+func codeStatus(err error) int {
+	if errors.Is(err, otp.ErrNotDelivered) {
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusTooManyRequests
+}
+
 // pendingOf loads the authorization request a flow started from (nil if none or gone).
 func (a *App) pendingOf(ctx context.Context, id string) *provider.PendingRequest {
 	if id == "" {
@@ -189,8 +199,10 @@ func (a *App) expiredFlow(c echo.Context, restart string) error {
 	})
 }
 
-// resend sends a new code into a flow and shows its page again.
-func (a *App) resend(c echo.Context, base, heading, button string) error {
+// resend sends a new code into a flow of purpose and shows its page again. A flow of
+// another purpose (a reset grant above all: it must not be extended or get a code) is
+// unknown here.
+func (a *App) resend(c echo.Context, purpose, base, heading, button string) error {
 	ctx := c.Request().Context()
 	flow, err := a.codes.Flow(ctx, c.FormValue("flow"))
 	if err != nil {
@@ -198,6 +210,9 @@ func (a *App) resend(c echo.Context, base, heading, button string) error {
 			return a.expiredFlow(c, base)
 		}
 		return a.internalError(c, "load code flow", err)
+	}
+	if flow.Purpose != purpose {
+		return a.expiredFlow(c, base)
 	}
 	state := decodeState(flow.Payload)
 	fresh, err := a.codes.Resend(ctx, flow.ID, state.ClientName, c.RealIP(), state.Silent)
@@ -209,7 +224,7 @@ func (a *App) resend(c echo.Context, base, heading, button string) error {
 		if errors.Is(err, otp.ErrExpired) {
 			return a.expiredFlow(c, base)
 		}
-		return a.confirmPage(c, flow, http.StatusTooManyRequests, base, heading, button, "", msg)
+		return a.confirmPage(c, flow, codeStatus(err), base, heading, button, "", msg)
 	}
 	return a.confirmPage(c, fresh, http.StatusOK, base, heading, button, "", "Новый код отправлен")
 }
@@ -222,7 +237,7 @@ func (a *App) signInWithCode(c echo.Context, u *storage.User, flow *storage.OneT
 	if flow.Channel == string(contact.Email) {
 		amr = []string{"otp", "email"}
 	}
-	sess, err := a.sessions.Start(ctx, c.Response(), c.Request(), u.ID, amr, provider.ACR)
+	sess, err := a.sessions.Start(ctx, c.Response(), c.Request(), u.ID, session.Proof{AMR: amr, ACR: provider.ACR})
 	if err != nil {
 		return a.internalError(c, "start session", err)
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/astral/idp/login/contact"
 	"github.com/astral/idp/login/otp"
 	"github.com/astral/idp/login/password"
+	"github.com/astral/idp/login/session"
 	"github.com/astral/idp/login/web"
 	"github.com/astral/idp/provider"
 	"github.com/astral/idp/storage"
@@ -92,7 +93,7 @@ func (a *App) submitRegister(c echo.Context) error {
 		if !ok {
 			return a.internalError(c, "start registration", err)
 		}
-		return a.registerForm(c, req, f, msg, nil, http.StatusTooManyRequests)
+		return a.registerForm(c, req, f, msg, nil, codeStatus(err))
 	}
 	return c.Redirect(http.StatusSeeOther, PathRegister+"/confirm?"+url.Values{"flow": {flow.ID}}.Encode())
 }
@@ -170,7 +171,7 @@ func (a *App) submitRegisterConfirm(c echo.Context) error {
 	if flow.Channel == string(contact.Email) {
 		amr, heading = []string{"otp", "email"}, "Email подтвержден!"
 	}
-	if _, err := a.sessions.Start(ctx, c.Response(), c.Request(), u.ID, amr, provider.ACR); err != nil {
+	if _, err := a.sessions.Start(ctx, c.Response(), c.Request(), u.ID, session.Proof{AMR: amr, ACR: provider.ACR}); err != nil {
 		return a.internalError(c, "start session", err)
 	}
 	a.metrics.SignIn("register", "success")
@@ -214,5 +215,5 @@ func (a *App) submitRegisterResend(c echo.Context) error {
 	if err == nil {
 		heading = confirmHeading(flow)
 	}
-	return a.resend(c, PathRegister, heading, "Подтвердить")
+	return a.resend(c, otp.Register, PathRegister, heading, "Подтвердить")
 }

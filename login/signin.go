@@ -12,6 +12,7 @@ import (
 
 	"github.com/astral/idp/login/contact"
 	"github.com/astral/idp/login/password"
+	"github.com/astral/idp/login/session"
 	"github.com/astral/idp/login/web"
 	"github.com/astral/idp/provider"
 	"github.com/astral/idp/storage"
@@ -135,6 +136,9 @@ func (a *App) loginForm(c echo.Context, req *provider.PendingRequest, in loginIn
 		data.ClientName = req.ClientName
 		data.Title = "Вход в " + req.ClientName
 	}
+	if a.upstreams != nil {
+		data.Upstreams = a.upstreams(requestID(req))
+	}
 	return a.render(c, status, "login", data)
 }
 
@@ -175,7 +179,7 @@ func (a *App) submitLogin(c echo.Context) error {
 		a.metrics.SignIn("pwd", "error")
 		return a.internalError(c, "authenticate password", err)
 	}
-	sess, err := a.sessions.Start(ctx, c.Response(), c.Request(), user.ID, []string{"pwd"}, provider.ACR)
+	sess, err := a.sessions.Start(ctx, c.Response(), c.Request(), user.ID, session.Proof{AMR: []string{"pwd"}, ACR: provider.ACR})
 	if err != nil {
 		return a.internalError(c, "start session", err)
 	}
@@ -237,7 +241,7 @@ func (a *App) record(c echo.Context, e *storage.AuditEvent) {
 func (a *App) complete(c echo.Context, req *provider.PendingRequest, sess *storage.Session) error {
 	ctx := c.Request().Context()
 	err := a.authz.Complete(ctx, req.ID, storage.Authentication{
-		UserID: sess.UserID, SessionID: sess.ID, AuthTime: sess.AuthTime, AMR: sess.AMR, ACR: sess.ACR,
+		UserID: sess.UserID, SessionID: sess.ID, AuthTime: sess.AuthTime, AMR: sess.AMR, ACR: sess.ACR, IDP: sess.IDP,
 	})
 	if errors.Is(err, provider.ErrRequestNotFound) {
 		return a.staleRequest(c)

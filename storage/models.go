@@ -94,6 +94,7 @@ type Session struct {
 	AuthTime   time.Time  // when the person last proved who they are
 	AMR        StringList `gorm:"column:amr;type:text"`
 	ACR        string     `gorm:"column:acr;size:64"`
+	IDP        string     `gorm:"column:idp;size:32"` // upstream connector of a federated sign-in
 	UserAgent  string     `gorm:"size:512"`
 	IP         string     `gorm:"column:ip;size:64"`
 	CreatedAt  time.Time
@@ -233,5 +234,5 @@ type AuditEvent struct {
 var allModels = []any{
 	&User{}, &Client{}, &Session{}, &SessionClient{}, &AuthRequest{}, &AccessToken{},
 	&RefreshToken{}, &SigningKey{}, &RateCounter{}, &LogoutDelivery{}, &AuditEvent{},
-	&OneTimeCode{}, &Consent{},
+	&OneTimeCode{}, &Consent{}, &Identity{},
 }

@@ -56,10 +56,10 @@ func (s *Store) TouchSession(ctx context.Context, id string, seen, expiresAt tim
 
 // ReauthenticateSession records a fresh proof of identity in a live session (a
 // sign-in with prompt=login or max_age, or a second method).
-func (s *Store) ReauthenticateSession(ctx context.Context, id string, authTime time.Time, amr []string, acr string) error {
+func (s *Store) ReauthenticateSession(ctx context.Context, id string, authTime time.Time, amr []string, acr, idp string) error {
 	res := s.db.WithContext(ctx).Model(&Session{}).
 		Where("id = ? AND ended_at IS NULL", id).
-		Updates(map[string]any{"auth_time": authTime, "amr": StringList(amr), "acr": acr, "last_seen_at": authTime})
+		Updates(map[string]any{"auth_time": authTime, "amr": StringList(amr), "acr": acr, "idp": idp, "last_seen_at": authTime})
 	if res.Error == nil && res.RowsAffected == 0 {
 		res.Error = gorm.ErrRecordNotFound
 	}

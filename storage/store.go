@@ -26,6 +26,8 @@ var (
 	ErrConflict = errors.New("already exists")
 	// ErrReused means a one-time value (authorization code, refresh token) was presented again.
 	ErrReused = errors.New("already used")
+	// ErrLastMethod means a change would leave an account with no way in.
+	ErrLastMethod = errors.New("the account's last way in")
 )
 
 // Store is the gorm-backed implementation of every repository.
@@ -51,7 +53,11 @@ func Open(ctx context.Context, databaseURL string) (*Store, error) {
 		Logger:                 logger.Discard,
 		NowFunc:                func() time.Time { return time.Now().UTC() }, // replaced below by s.now
 		SkipDefaultTransaction: true,
-		PrepareStmt:            true,
+		// gorm's statement cache prepares a statement first seen in a transaction on
+		// that transaction, so it is parsed and planned again in every transaction.
+		// PostgreSQL needs no such cache: pgx keeps prepared statements per connection,
+		// inside transactions too. SQLite (modernc) has none, and one connection.
+		PrepareStmt: dialect == "sqlite",
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open %s database: %w", dialect, err)

@@ -61,7 +61,8 @@ func ParsePhone(input string) (Contact, error) {
 	// A bare ten-digit national number (9105940899) has no trunk prefix; the library
 	// reads it correctly with region RU, as it does 8… and +7….
 	num, err := phonenumbers.Parse(s, "RU")
-	if err != nil || digits < 10 || !phonenumbers.IsValidNumber(num) {
+	// +7 only, as the mask and the sentence say: codes go by SMS to Russian numbers.
+	if err != nil || digits < 10 || num.GetCountryCode() != 7 || !phonenumbers.IsValidNumber(num) {
 		return Contact{}, ErrInvalidPhone
 	}
 	if t := phonenumbers.GetNumberType(num); t != phonenumbers.MOBILE && t != phonenumbers.FIXED_LINE_OR_MOBILE {

@@ -210,17 +210,19 @@ func (s *Service) throttle(ctx context.Context, purpose, dest, ip string) error 
 
 // messageText names the product, as the seeds' messages do.
 func messageText(purpose, clientName, code string) (subject, text string) {
-	where := "Личный кабинет Астрал"
+	// "вход в Личный кабинет", but "регистрация в Личном кабинете": a product's name
+	// stays as it is.
+	where, in := "Личный кабинет Астрал", "Личном кабинете Астрал"
 	if clientName != "" {
-		where = clientName
+		where, in = clientName, clientName
 	}
 	switch purpose {
 	case Register:
 		subject = "Код подтверждения регистрации"
-		text = fmt.Sprintf("Код для регистрации в %s: %s", where, code)
+		text = fmt.Sprintf("Код для регистрации в %s: %s", in, code)
 	case Reset:
 		subject = "Код для восстановления пароля"
-		text = fmt.Sprintf("Код для восстановления пароля в %s: %s", where, code)
+		text = fmt.Sprintf("Код для восстановления пароля в %s: %s", in, code)
 	default:
 		subject = "Код для входа"
 		text = fmt.Sprintf("Код для входа в %s: %s", where, code)

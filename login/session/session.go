@@ -20,7 +20,7 @@ type Store interface {
 	CreateSession(ctx context.Context, s *storage.Session, token string) error
 	SessionByToken(ctx context.Context, token string) (*storage.Session, error)
 	TouchSession(ctx context.Context, id string, seen, expiresAt time.Time) error
-	ReauthenticateSession(ctx context.Context, id string, authTime time.Time, amr []string, acr string) error
+	ReauthenticateSession(ctx context.Context, id string, authTime time.Time, amr []string, acr, idp string) error
 	EndSession(ctx context.Context, id string) (*storage.Session, error)
 	UserByID(ctx context.Context, id string) (*storage.User, error)
 	Now() time.Time
@@ -100,16 +100,25 @@ func (m *Manager) expiry(created, seen time.Time) time.Time {
 	return abs
 }
 
+// Proof is how a person proved who they are: the amr values (RFC 8176), the acr, and
+// for a federated sign-in (amr "fed") the upstream connector.
+type Proof struct {
+	AMR []string
+	ACR string
+	IDP string
+}
+
 // Start records a sign-in. A live session of the same account is re-authenticated in
 // place (its products stay signed in); a session of another account is ended first.
-func (m *Manager) Start(ctx context.Context, w http.ResponseWriter, r *http.Request, userID string, amr []string, acr string) (*storage.Session, error) {
+func (m *Manager) Start(ctx context.Context, w http.ResponseWriter, r *http.Request, userID string, p Proof) (*storage.Session, error) {
 	now := m.store.Now()
+	amr, acr := p.AMR, p.ACR
 	if cur, _, err := m.Current(ctx, r); err == nil && cur != nil {
 		if cur.UserID == userID {
-			if err := m.store.ReauthenticateSession(ctx, cur.ID, now, amr, acr); err != nil {
+			if err := m.store.ReauthenticateSession(ctx, cur.ID, now, amr, acr, p.IDP); err != nil {
 				return nil, err
 			}
-			cur.AuthTime, cur.AMR, cur.ACR = now, amr, acr
+			cur.AuthTime, cur.AMR, cur.ACR, cur.IDP = now, amr, acr, p.IDP
 			return cur, nil
 		}
 		if _, err := m.store.EndSession(ctx, cur.ID); err != nil && !storage.IsNotFound(err) {
@@ -118,7 +127,7 @@ func (m *Manager) Start(ctx context.Context, w http.ResponseWriter, r *http.Requ
 	}
 	token := storage.NewSecret()
 	s := &storage.Session{
-		UserID: userID, AuthTime: now, AMR: amr, ACR: acr,
+		UserID: userID, AuthTime: now, AMR: amr, ACR: acr, IDP: p.IDP,
 		UserAgent: truncate(r.UserAgent(), 500), IP: clientIP(r),
 		CreatedAt: now, LastSeenAt: now, ExpiresAt: m.expiry(now, now),
 	}

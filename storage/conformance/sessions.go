@@ -80,7 +80,7 @@ func testSessionAbsent(t *testing.T, e *env) {
 	wantNotFound(t, err, "SessionByID")
 	_, err = e.s.EndSession(e.ctx, "absent")
 	wantNotFound(t, err, "EndSession")
-	wantNotFound(t, e.s.ReauthenticateSession(e.ctx, "absent", e.now(), []string{"pwd"}, ""), "ReauthenticateSession")
+	wantNotFound(t, e.s.ReauthenticateSession(e.ctx, "absent", e.now(), []string{"pwd"}, "", ""), "ReauthenticateSession")
 }
 
 func testSessionExpiry(t *testing.T, e *env) {
@@ -144,15 +144,15 @@ func testSessionTouch(t *testing.T, e *env) {
 func testSessionReauthenticate(t *testing.T, e *env) {
 	sess, raw := e.session(t, e.user(t).ID)
 	e.advance(time.Hour)
-	must(t, e.s.ReauthenticateSession(e.ctx, sess.ID, e.now(), []string{"pwd", "otp", "sms"}, "2"))
+	must(t, e.s.ReauthenticateSession(e.ctx, sess.ID, e.now(), []string{"fed"}, "2", "telegram"))
 	got, err := e.s.SessionByToken(e.ctx, raw)
 	must(t, err)
-	if !got.AuthTime.Equal(e.now()) || !slices.Equal(got.AMR, []string{"pwd", "otp", "sms"}) || got.ACR != "2" {
+	if !got.AuthTime.Equal(e.now()) || !slices.Equal(got.AMR, []string{"fed"}) || got.ACR != "2" || got.IDP != "telegram" {
 		t.Errorf("after re-authentication: auth_time %v amr %v acr %q", got.AuthTime, got.AMR, got.ACR)
 	}
 	_, err = e.s.EndSession(e.ctx, sess.ID)
 	must(t, err)
-	wantNotFound(t, e.s.ReauthenticateSession(e.ctx, sess.ID, e.now(), []string{"pwd"}, ""),
+	wantNotFound(t, e.s.ReauthenticateSession(e.ctx, sess.ID, e.now(), []string{"pwd"}, "", ""),
 		"ReauthenticateSession of an ended session")
 }
 
