@@ -114,7 +114,6 @@ func (a *App) Register(e *echo.Echo) {
 	g := e.Group("", csrf, noStore)
 	g.GET(PathLogin, a.showLogin)
 	g.POST(PathLogin, a.submitLogin)
-	g.GET(PathAccount, a.showAccount)
 	g.GET(PathLogout, a.showLogout)
 	g.POST(PathLogout, a.submitLogout)
 	g.GET(PathLoggedOut, a.showLoggedOut)

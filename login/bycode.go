@@ -44,19 +44,29 @@ var (
 )
 
 func (a *App) contactForm(c echo.Context, cf codeFlow, req *provider.PendingRequest, f web.ContactFields, errText string, fieldErrors map[string]string, status int) error {
-	f.SwitchURL = switchURL(cf.base, req, f.Mode)
+	link := linkOf(c, cf)
+	f.SwitchURL = withLink(switchURL(cf.base, req, f.Mode), link)
 	return a.render(c, status, "contact", web.ContactData{
 		Layout:        web.Layout{Title: cf.title, CSRFToken: csrfToken(c)},
 		ContactFields: f,
 		Heading:       cf.title,
 		Lead:          cf.lead,
-		Action:        pageURL(cf.base, req, nil),
+		Action:        withLink(pageURL(cf.base, req, nil), link),
 		Button:        "Получить код",
 		Error:         errText,
 		FieldErrors:   fieldErrors,
-		BackURL:       pageURL(PathLogin, req, url.Values{"mode": {f.Mode}}),
+		BackURL:       withLink(pageURL(PathLogin, req, url.Values{"mode": {f.Mode}}), link),
 		BackText:      "Войти с паролем",
 	})
+}
+
+// linkOf is the pending upstream link that sign-in by code carries (login/upstream):
+// checked when the sign-in succeeds.
+func linkOf(c echo.Context, cf codeFlow) string {
+	if l := c.QueryParam("link"); cf.purpose == otp.SignIn && len(l) <= 64 {
+		return l
+	}
+	return ""
 }
 
 func (a *App) showContactForm(cf codeFlow) echo.HandlerFunc {
@@ -101,7 +111,7 @@ func (a *App) submitContactForm(cf codeFlow) echo.HandlerFunc {
 		flow, err := a.codes.Start(ctx, otp.Request{
 			Purpose: cf.purpose, To: who, ClientName: clientName(req), ClientID: clientOf(req),
 			AuthRequestID: requestID(req), UserID: userID, IP: c.RealIP(), Silent: silent,
-			Payload: encodeState(flowState{Mode: f.Mode, Login: f.Login, Silent: silent, ClientName: clientName(req)}),
+			Payload: encodeState(flowState{Mode: f.Mode, Login: f.Login, Silent: silent, ClientName: clientName(req), Link: linkOf(c, cf)}),
 		})
 		if err != nil {
 			msg, ok := codeProblem(err)

@@ -53,6 +53,7 @@ type flowState struct {
 	PasswordHash string `json:"password_hash,omitempty"`
 	Silent       bool   `json:"silent,omitempty"` // no account: nothing was sent
 	ClientName   string `json:"client_name,omitempty"`
+	Link         string `json:"link,omitempty"` // sign-in by code: a pending upstream link (login/upstream)
 }
 
 func encodeState(s flowState) string {
@@ -181,6 +182,9 @@ func (a *App) confirmPage(c echo.Context, flow *storage.OneTimeCode, status int,
 	} else {
 		state := decodeState(flow.Payload)
 		q := url.Values{"mode": {state.Mode}}
+		if state.Link != "" {
+			q.Set("link", state.Link)
+		}
 		if flow.AuthRequestID != "" {
 			q.Set("authRequestID", flow.AuthRequestID)
 		}
@@ -243,6 +247,7 @@ func (a *App) signInWithCode(c echo.Context, u *storage.User, flow *storage.OneT
 	}
 	a.metrics.SignIn("otp", "success")
 	a.record(c, &storage.AuditEvent{UserID: u.ID, Kind: "signin", Method: "otp", ClientID: flow.ClientID, Detail: amr[1]})
+	a.linkAfterSignIn(c, decodeState(flow.Payload).Link, u)
 	req := a.pendingOf(ctx, flow.AuthRequestID)
 	if req == nil {
 		return c.Redirect(http.StatusSeeOther, PathAccount)

@@ -6,37 +6,10 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/astral/idp/login/contact"
 	"github.com/astral/idp/login/web"
 )
 
 func nowUnix() int64 { return time.Now().Unix() }
-
-// showAccount is the account cabinet's start page.
-func (a *App) showAccount(c echo.Context) error {
-	sess, user, err := a.sessions.Current(c.Request().Context(), c.Request())
-	if err != nil {
-		return a.internalError(c, "load session", err)
-	}
-	if sess == nil {
-		return c.Redirect(http.StatusFound, PathLogin)
-	}
-	data := web.AccountData{
-		Layout:       web.Layout{Title: "Личный кабинет", CSRFToken: csrfToken(c)},
-		LogoutAction: PathLogout,
-	}
-	if user.Phone != nil {
-		data.Phone = contact.FormatPhone(*user.Phone)
-		data.DisplayName = data.Phone
-	}
-	if user.Email != nil {
-		data.Email = *user.Email
-		if data.DisplayName == "" {
-			data.DisplayName = data.Email
-		}
-	}
-	return a.render(c, http.StatusOK, "account", data)
-}
 
 // showLogout asks the person to confirm a logout that a product started without an
 // id_token_hint, so that a mere link cannot sign anyone out.

@@ -69,13 +69,15 @@ func (a *App) showLogin(c echo.Context) error {
 	if err != nil {
 		return a.internalError(c, "load session", err)
 	}
+	// A pending upstream link asks for a sign-in even in a live session.
+	link, linkTitle := a.readLink(c, c.QueryParam("link"))
 	if req == nil {
-		if sess != nil {
+		if sess != nil && link == "" {
 			return c.Redirect(http.StatusFound, PathAccount)
 		}
-		return a.loginForm(c, nil, loginInput{}, http.StatusOK)
+		return a.loginForm(c, nil, loginInput{Link: link, LinkTitle: linkTitle}, http.StatusOK)
 	}
-	if sess != nil && satisfies(req, sess, func() int64 { return nowUnix() }) {
+	if sess != nil && link == "" && satisfies(req, sess, func() int64 { return nowUnix() }) {
 		a.metrics.SignIn("sso", "success")
 		return a.complete(c, req, sess)
 	}
@@ -83,7 +85,7 @@ func (a *App) showLogin(c echo.Context) error {
 		a.authz.Fail(c.Response(), c.Request(), req.ID, oidc.ErrLoginRequired().WithDescription("no session satisfies the request"))
 		return nil
 	}
-	in := loginInput{Mode: c.QueryParam("mode")}
+	in := loginInput{Mode: c.QueryParam("mode"), Link: link, LinkTitle: linkTitle}
 	if req.LoginHint != "" && len(req.LoginHint) <= 320 {
 		in.Login = req.LoginHint
 		if in.Mode == "" && strings.Contains(req.LoginHint, "@") {
@@ -99,6 +101,8 @@ type loginInput struct {
 	Login       string
 	Error       string
 	FieldErrors map[string]string
+	Link        string // a pending upstream link (login/upstream), and what it links
+	LinkTitle   string
 }
 
 func (a *App) loginForm(c echo.Context, req *provider.PendingRequest, in loginInput, status int) error {
@@ -120,9 +124,12 @@ func (a *App) loginForm(c echo.Context, req *provider.PendingRequest, in loginIn
 	}
 	q.Set("mode", other)
 	keep := url.Values{"mode": {mode}}
+	if in.Link != "" {
+		q.Set("link", in.Link)
+	}
 	data := web.LoginData{
 		RegisterURL: pageURL(PathRegister, req, keep),
-		CodeURL:     pageURL(PathCode, req, keep),
+		CodeURL:     withLink(pageURL(PathCode, req, keep), in.Link),
 		ForgotURL:   pageURL(PathReset, req, keep),
 		Layout:      web.Layout{Title: "Вход в Личный кабинет", CSRFToken: csrfToken(c)},
 		Action:      action,
@@ -131,6 +138,8 @@ func (a *App) loginForm(c echo.Context, req *provider.PendingRequest, in loginIn
 		Login:       in.Login,
 		Error:       in.Error,
 		FieldErrors: in.FieldErrors,
+		Link:        in.Link,
+		LinkTitle:   in.LinkTitle,
 	}
 	if req != nil {
 		data.ClientName = req.ClientName
@@ -149,6 +158,7 @@ func (a *App) submitLogin(c echo.Context) error {
 		return err
 	}
 	in := loginInput{Mode: c.FormValue("mode"), Login: c.FormValue("login"), FieldErrors: map[string]string{}}
+	in.Link, in.LinkTitle = a.readLink(c, c.FormValue("link"))
 	if in.Mode != "email" {
 		in.Mode = "phone"
 	}
@@ -185,6 +195,7 @@ func (a *App) submitLogin(c echo.Context) error {
 	}
 	a.metrics.SignIn("pwd", "success")
 	a.record(c, &storage.AuditEvent{UserID: user.ID, Kind: "signin", Method: "pwd", ClientID: clientOf(req), Detail: "ok"})
+	a.linkAfterSignIn(c, in.Link, user)
 	if req == nil {
 		return c.Redirect(http.StatusSeeOther, PathAccount)
 	}
@@ -211,8 +222,27 @@ func clientOf(req *provider.PendingRequest) string {
 // recordFailure notes a failed attempt on the account it names, if that account
 // exists; the person sees nothing of this.
 func (a *App) recordFailure(c echo.Context, req *provider.PendingRequest, who contact.Contact, p password.Problem) {
-	a.record(c, &storage.AuditEvent{Kind: "signin_failed", Method: "pwd", ClientID: clientOf(req),
+	a.record(c, &storage.AuditEvent{UserID: a.accountOf(c, who), Kind: "signin_failed", Method: "pwd", ClientID: clientOf(req),
 		Detail: resultOf(p) + " " + maskContact(who)})
+}
+
+// accountOf is the id of the account with the phone or email who, or "" (the
+// attempt then belongs to no account's history).
+func (a *App) accountOf(c echo.Context, who contact.Contact) string {
+	var u *storage.User
+	var err error
+	if who.Kind == contact.Email {
+		u, err = a.accounts.UserByEmail(c.Request().Context(), who.Value)
+	} else {
+		u, err = a.accounts.UserByPhone(c.Request().Context(), who.Value)
+	}
+	if err != nil {
+		if !storage.IsNotFound(err) {
+			c.Logger().Error(err)
+		}
+		return ""
+	}
+	return u.ID
 }
 
 // maskContact keeps enough of a contact to recognise it in a log, not to reuse it.

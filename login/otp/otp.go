@@ -21,6 +21,10 @@ const (
 	Register = "register"
 	SignIn   = "signin"
 	Reset    = "reset"
+	// ContactChange confirms a new phone or email of a signed-in account (the cabinet).
+	ContactChange = "contact-change"
+	// Reauth proves again who a signed-in person is before a sensitive change.
+	Reauth = "reauth"
 )
 
 // Store is what codes need from storage.
@@ -223,6 +227,9 @@ func messageText(purpose, clientName, code string) (subject, text string) {
 	case Reset:
 		subject = "Код для восстановления пароля"
 		text = fmt.Sprintf("Код для восстановления пароля в %s: %s", in, code)
+	case ContactChange:
+		subject = "Код подтверждения"
+		text = fmt.Sprintf("Код для подтверждения в %s: %s", in, code)
 	default:
 		subject = "Код для входа"
 		text = fmt.Sprintf("Код для входа в %s: %s", where, code)

@@ -57,7 +57,6 @@ func setup(t *testing.T) (*Service, *captured, *storage.Store, *clock) {
 
 var phone = contact.Contact{Kind: contact.Phone, Value: "+79105940899"}
 
-
 func TestStartSendsNamedCode(t *testing.T) {
 	svc, sent, _, _ := setup(t)
 	ctx := context.Background()

@@ -43,6 +43,8 @@ type LoginData struct {
 	CodeURL     string            // "У меня есть код" shown only when set
 	ForgotURL   string            // "Забыли пароль?" shown only when set
 	Upstreams   []UpstreamLink    // "или авторизуйтесь через" block shown only when non-empty
+	Link        string            // hidden field "link": a pending upstream link to make after the sign-in
+	LinkTitle   string            // what it links ("Telegram"): a notice above the form when set
 }
 
 // UpstreamLink is one button of the "или авторизуйтесь через" block, e.g.
@@ -59,14 +61,6 @@ type ErrorData struct {
 	Message  string
 	BackURL  string
 	BackText string
-}
-
-// AccountData is the minimal signed-in page ("Личный кабинет").
-type AccountData struct {
-	Layout
-	DisplayName  string // phone or email of the account
-	Phone, Email string
-	LogoutAction string // POST form URL for "Выйти"; the button is shown only when set
 }
 
 // Renderer renders the pages from the embedded templates, parsed once at start.

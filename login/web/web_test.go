@@ -238,31 +238,6 @@ func pageCases() []pageCase {
 			notRaw: []string{"<h2>x", "<script>alert", "javascript:"},
 		},
 		{
-			name: "account page",
-			page: "account",
-			data: AccountData{Layout: Layout{Title: "Личный кабинет", CSRFToken: csrf}, DisplayName: "+7 (910) 594-08-99",
-				Phone: "+7 (910) 594-08-99", Email: "ivan@example.ru", LogoutAction: "/logout"},
-			want: []string{"Личный кабинет", "Вы вошли как +7 (910) 594-08-99", "Телефон", "Email", "ivan@example.ru", "Выйти"},
-			check: func(t *testing.T, doc *html.Node) {
-				form := find(doc, func(n *html.Node) bool { return isEl(n, "form") })
-				if form == nil || attr(form, "action") != "/logout" || strings.ToLower(attr(form, "method")) != "post" {
-					t.Fatalf("logout form missing or wrong")
-				}
-				b := find(form, func(n *html.Node) bool { return isEl(n, "button") })
-				if b == nil || textOf(b) != "Выйти" || attr(b, "type") != "submit" {
-					t.Errorf("«Выйти» is not a submit button of the logout form")
-				}
-			},
-		},
-		{
-			name:    "account page without logout action and email",
-			page:    "account",
-			data:    AccountData{DisplayName: "ivan@example.ru", Email: "ivan@example.ru"},
-			want:    []string{"Личный кабинет", "ivan@example.ru"},
-			notWant: []string{"Выйти", "Телефон"},
-			notRaw:  []string{"<form", "<button"},
-		},
-		{
 			name: "registration, phone mode",
 			page: "register",
 			data: RegisterData{Layout: Layout{Title: "Регистрация", CSRFToken: csrf},
@@ -498,7 +473,7 @@ func TestRenderErrors(t *testing.T) {
 
 func TestPagesList(t *testing.T) {
 	got := strings.Join(newRenderer(t).Pages(), ",")
-	if got != "account,confirm,contact,error,login,logout,newpassword,notice,register" {
+	if got != "account,account-history,account-methods,account-password,account-services,account-sessions,confirm,contact,error,login,logout,newpassword,notice,reauth,register" {
 		t.Errorf("Pages() = %s", got)
 	}
 }

@@ -56,6 +56,7 @@ func Run(t *testing.T, newStore func(t *testing.T) *storage.Store) {
 		{"logout deliveries", logoutTests()},
 		{"cleanup", cleanupTests()},
 		{"events", eventTests()},
+		{"account", accountTests()},
 	}
 	open := make(chan struct{}, maxStores)
 	for _, area := range areas {

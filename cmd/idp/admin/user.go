@@ -93,6 +93,22 @@ block stay ended. An id that starts with "-" goes after "--".`,
 					return r.setBlocked("user unblock", false)
 				},
 			},
+			{
+				name:     "events",
+				synopsis: "USER [--limit N]",
+				summary:  "show an account's sign-ins, failed attempts and changes, newest first",
+				help: `
+Shows the audit events of the account USER (an account id, a phone number in any
+writing, or an email address), newest first: the time (UTC), the kind of event
+(signin, signin_failed, password_changed, blocked, …), how the person proved who
+they were (pwd, otp, fed, …), the product (client id), the IP address and the
+detail. These are the events the account's own "История входов" page shows.
+An id that starts with "-" goes after "--".`,
+				example: `
+idp user events "+7 (910) 594-08-99"
+idp user events ivan@example.ru --limit 500`,
+				flags: (*runner).userEvents,
+			},
 		},
 	}
 }
@@ -275,6 +291,52 @@ func (r *runner) userList(fs *flag.FlagSet) func([]string) error {
 		if len(users) == *limit {
 			fmt.Fprintf(r.env.Stderr, "idp: showed %s from offset %d; there may be more: idp user list --offset %d\n",
 				plural(len(users), "account", "accounts"), *offset, *offset+len(users))
+		}
+		return nil
+	}
+}
+
+// defaultEventLimit is how many events `idp user events` shows unless told.
+const defaultEventLimit = 50
+
+func (r *runner) userEvents(fs *flag.FlagSet) func([]string) error {
+	limit := fs.Int("limit", defaultEventLimit, fmt.Sprintf("show at most `N` events, the newest (1 to %d)", maxUserLimit))
+	return func(args []string) error {
+		const cmd = "user events"
+		switch {
+		case len(args) != 1:
+			return usagef(cmd, "name exactly one account: idp user events USER (an id, a phone number or an email)")
+		case *limit < 1 || *limit > maxUserLimit:
+			return usagef(cmd, "--limit must be from 1 to %d", maxUserLimit)
+		}
+		st, err := r.open()
+		if err != nil {
+			return err
+		}
+		u, err := findUser(r, st, args[0])
+		if err != nil {
+			return err
+		}
+		events, err := st.UserEvents(r.ctx, u.ID, 0, *limit)
+		if err != nil {
+			return failf("list the events of account %s: %v", u.ID, err)
+		}
+		if len(events) == 0 {
+			r.out("Account %s has no events.\n", describeUser(u))
+			return nil
+		}
+		tw := newTable(r.env.Stdout)
+		fmt.Fprintln(tw, "TIME\tKIND\tMETHOD\tCLIENT\tIP\tDETAIL")
+		for _, e := range events {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", e.CreatedAt.UTC().Format(time.RFC3339), cell(e.Kind),
+				cell(e.Method), cell(e.ClientID), cell(e.IP), cell(e.Detail))
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		if len(events) == *limit {
+			fmt.Fprintf(r.env.Stderr, "idp: showed the newest %s; there may be more: idp user events %s --limit %d\n",
+				plural(len(events), "event", "events"), u.ID, min(*limit*2, maxUserLimit))
 		}
 		return nil
 	}

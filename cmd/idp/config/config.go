@@ -9,9 +9,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 )
 
@@ -28,6 +30,35 @@ type Config struct {
 	Dev bool
 	// MasterKeyFile is the file the dev master key was read from or written to.
 	MasterKeyFile string
+	// Upstreams are the OpenID Connect upstream sign-ins the environment switches on
+	// (IDP_TELEGRAM_*), by connector id.
+	Upstreams []Upstream
+}
+
+// Upstream is an OpenID Connect upstream sign-in (login/upstream/oidc).
+type Upstream struct {
+	ID           string // connector id, the idp claim: "telegram"
+	Title        string // the button: "Telegram"
+	Scopes       []string
+	Issuer       string // PREFIX_URL
+	ClientID     string // PREFIX_CLIENT_ID
+	ClientSecret string // PREFIX_CLIENT_SECRET
+}
+
+// OIDCUpstream is an entry of the registry of OpenID Connect upstreams.
+type OIDCUpstream struct {
+	Title  string
+	Scopes []string
+	Prefix string // of the variables PREFIX_CLIENT_ID, PREFIX_CLIENT_SECRET, PREFIX_URL
+	Issuer string // PREFIX_URL's default
+}
+
+// OIDCUpstreams is the registry of OpenID Connect upstream sign-ins, by connector id.
+// Each is off until its client id and secret are set. Another OpenID Connect
+// provider is one more entry (and its variables in the README).
+var OIDCUpstreams = map[string]OIDCUpstream{
+	"telegram": {Title: "Telegram", Scopes: []string{"openid", "profile", "phone"},
+		Prefix: "IDP_TELEGRAM", Issuer: "https://oauth.telegram.org"},
 }
 
 // DevMasterKeyFile is where a dev-mode master key is kept between runs.
@@ -78,10 +109,54 @@ func Load(env Lookup) (*Config, error) {
 		problems = append(problems, errors.New("IDP_MASTER_KEY is required when the issuer is not a local http address: "+
 			"generate one with `openssl rand -base64 32` and keep it secret"))
 	}
+	ups, upProblems := loadUpstreams(get)
+	c.Upstreams, problems = ups, append(problems, upProblems...)
 	if len(problems) > 0 {
 		return nil, errors.Join(problems...)
 	}
 	return c, nil
+}
+
+// loadUpstreams reads the variables of every registered OpenID Connect upstream, in
+// the order of their ids: a client id needs its secret and the reverse.
+func loadUpstreams(get func(name, def string) string) ([]Upstream, []error) {
+	var out []Upstream
+	var problems []error
+	for _, id := range slices.Sorted(maps.Keys(OIDCUpstreams)) {
+		r := OIDCUpstreams[id]
+		idVar, secretVar, urlVar := r.Prefix+"_CLIENT_ID", r.Prefix+"_CLIENT_SECRET", r.Prefix+"_URL"
+		u := Upstream{ID: id, Title: r.Title, Scopes: slices.Clone(r.Scopes),
+			Issuer: get(urlVar, r.Issuer), ClientID: get(idVar, ""), ClientSecret: get(secretVar, "")}
+		switch {
+		case u.ClientID == "" && u.ClientSecret == "":
+			continue // off
+		case u.ClientSecret == "":
+			problems = append(problems, fmt.Errorf("%s is required when %s is set (%s sign-in)", secretVar, idVar, r.Title))
+			continue
+		case u.ClientID == "":
+			problems = append(problems, fmt.Errorf("%s is required when %s is set (%s sign-in)", idVar, secretVar, r.Title))
+			continue
+		}
+		if err := checkUpstreamURL(u.Issuer); err != nil {
+			problems = append(problems, fmt.Errorf("%s %q: %w", urlVar, u.Issuer, err))
+			continue
+		}
+		out = append(out, u)
+	}
+	return out, problems
+}
+
+// checkUpstreamURL allows an https issuer, and plain http only on a loopback host
+// (a test provider).
+func checkUpstreamURL(issuer string) error {
+	u, err := url.Parse(issuer)
+	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") || u.RawQuery != "" || u.Fragment != "" {
+		return errors.New("want the issuer's https URL, such as https://oauth.telegram.org")
+	}
+	if host := u.Hostname(); u.Scheme == "http" && host != "localhost" && !net.ParseIP(host).IsLoopback() {
+		return errors.New("plain http is allowed only for a loopback host; use https")
+	}
+	return nil
 }
 
 // checkIssuer allows https anywhere and http only on a loopback host (dev mode).

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
@@ -13,7 +14,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"strings"
 	"testing"
 	"time"
 
@@ -82,6 +82,13 @@ func (o *outbox) count(t *testing.T, to string) int {
 // newTestEnv starts the server on SQLite (backend "sqlite") or PostgreSQL ("postgres").
 func newTestEnv(t *testing.T, backend string) *testEnv {
 	t.Helper()
+	return newTestEnvWith(t, backend, nil)
+}
+
+// newTestEnvWith is newTestEnv with more configuration variables (config.Load), e.g.
+// IDP_TELEGRAM_*; they override the harness's own.
+func newTestEnvWith(t *testing.T, backend string, extraEnv map[string]string) *testEnv {
+	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
 	dbURL := "sqlite://" + filepath.Join(dir, "idp.db")
@@ -131,6 +138,7 @@ func newTestEnv(t *testing.T, backend string) *testEnv {
 			"IDP_ISSUER": env.issuer, "IDP_DATABASE_URL": dbURL, "IDP_CLIENTS_FILE": clientsFile,
 			"IDP_MASTER_KEY": base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef")),
 		}
+		maps.Copy(m, extraEnv)
 		v, ok := m[k]
 		return v, ok
 	})
@@ -184,7 +192,7 @@ func (e *testEnv) browser() *http.Client {
 	return &http.Client{
 		Jar: jar,
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {
-			if !strings.HasPrefix(req.URL.String(), e.issuer) {
+			if req.URL.Scheme+"://"+req.URL.Host != e.issuer {
 				return http.ErrUseLastResponse
 			}
 			return nil

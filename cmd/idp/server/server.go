@@ -22,10 +22,13 @@ import (
 
 	"github.com/astral/idp/cmd/idp/config"
 	"github.com/astral/idp/login"
+	"github.com/astral/idp/login/account"
 	"github.com/astral/idp/login/notify"
 	"github.com/astral/idp/login/otp"
 	"github.com/astral/idp/login/password"
 	"github.com/astral/idp/login/session"
+	"github.com/astral/idp/login/upstream"
+	"github.com/astral/idp/login/upstream/oidc"
 	"github.com/astral/idp/login/web"
 	"github.com/astral/idp/provider"
 	"github.com/astral/idp/provider/backchannel"
@@ -132,18 +135,45 @@ func assemble(ctx context.Context, cfg *config.Config, opts Options, store *stor
 	}
 	secure := strings.HasPrefix(cfg.Issuer, "https://")
 	hasher := password.NewHasher(opts.PasswordParams)
+	upstreams, err := newUpstreams(cfg, store, secure)
+	if err != nil {
+		return nil, err
+	}
+	codes := otp.New(store, sender, provider.DeriveKey(cfg.MasterKey, "one-time-codes"), opts.CodePolicy)
+	links := make([]account.LinkOption, 0, len(upstreams.Connectors()))
+	for _, c := range upstreams.Connectors() {
+		links = append(links, account.LinkOption{ID: c.ID(), Title: c.Title()})
+	}
+	cabinet := account.New(account.Config{Store: store, Codes: codes, Hasher: hasher, Links: links})
 	app := login.New(login.Config{
 		Authorizer: p,
 		Passwords:  password.NewAuthenticator(store, store, hasher, opts.PasswordLimits),
-		Codes:      otp.New(store, sender, provider.DeriveKey(cfg.MasterKey, "one-time-codes"), opts.CodePolicy),
+		Codes:      codes,
 		Accounts:   store,
 		Hasher:     hasher,
 		Sessions:   session.NewManager(store, opts.SessionPolicy, secure),
 		Events:     store, Metrics: m, Renderer: renderer, Secure: secure,
-		OnLogout: s.logouts.Kick,
+		OnLogout:  s.logouts.Kick,
+		Parts:     []login.Part{upstreams, cabinet},
+		Upstreams: upstreams.Buttons,
 	})
 	s.echo = s.routes(app, secure)
 	return s, nil
+}
+
+// newUpstreams builds upstream sign-in with the OpenID Connect upstreams the
+// configuration switched on (Telegram).
+func newUpstreams(cfg *config.Config, store *storage.Store, secure bool) (*upstream.Part, error) {
+	conns := make([]upstream.Connector, 0, len(cfg.Upstreams))
+	for _, u := range cfg.Upstreams {
+		c, err := oidc.New(oidc.Config{ID: u.ID, Title: u.Title, Issuer: u.Issuer, ClientID: u.ClientID,
+			ClientSecret: u.ClientSecret, Scopes: u.Scopes})
+		if err != nil {
+			return nil, err
+		}
+		conns = append(conns, c)
+	}
+	return upstream.New(upstream.Config{Connectors: conns, Store: store, BaseURL: cfg.Issuer, Secure: secure})
 }
 
 // LoadClients reads the clients file and makes the database's file clients match it.
