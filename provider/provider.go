@@ -82,7 +82,7 @@ func New(cfg Config, store Store, km *keys.Manager) (*Provider, error) {
 		cfg.Metrics = noMetrics{}
 	}
 	s := &opStorage{
-		store: store, keys: km, secrets: ClientSecretHasher(cfg.MasterKey), lifetimes: cfg.Lifetimes,
+		store: store, clients: newClientCache(ClientCacheTTL, store.ClientByID), keys: km, secrets: ClientSecretHasher(cfg.MasterKey), lifetimes: cfg.Lifetimes,
 		metrics: cfg.Metrics, onLogout: cfg.OnLogout, devMode: issuer.Scheme == "http",
 		loginURL: func(id string) string {
 			return cfg.Issuer + cfg.LoginPath + "?authRequestID=" + url.QueryEscape(id)

@@ -56,6 +56,7 @@ type Metrics interface {
 // opStorage adapts Store to op.Storage and its optional capabilities.
 type opStorage struct {
 	store     Store
+	clients   *clientCache
 	keys      *keys.Manager
 	secrets   SecretHasher
 	lifetimes Lifetimes
@@ -86,7 +87,7 @@ func asOIDC(ctx context.Context, err error, what string) error {
 }
 
 func (s *opStorage) client(ctx context.Context, id string) (*client, error) {
-	c, err := s.store.ClientByID(ctx, id)
+	c, err := s.clients.get(ctx, id)
 	if storage.IsNotFound(err) {
 		return nil, oidc.ErrInvalidClient().WithDescription("unknown client").WithParent(err)
 	}

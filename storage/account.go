@@ -62,7 +62,7 @@ func (s *Store) UserClients(ctx context.Context, userID string) ([]UserClient, e
 	note(rows)
 	rows = nil
 	if err := db.Model(&AccessToken{}).Select("client_id, MAX(created_at) AS last_used").
-		Where("user_id = ?", userID).Group("client_id").Scan(&rows).Error; err != nil {
+		Where("user_id = ? AND user_id <> ''", userID).Group("client_id").Scan(&rows).Error; err != nil {
 		return nil, mapErr(err, "list products of access tokens")
 	}
 	note(rows)
@@ -99,7 +99,7 @@ func (s *Store) UserClients(ctx context.Context, userID string) ([]UserClient, e
 	}
 	var liveAccess []string
 	if err := db.Model(&AccessToken{}).Distinct().
-		Where("user_id = ? AND revoked_at IS NULL AND expires_at > ?", userID, now).
+		Where("user_id = ? AND user_id <> '' AND revoked_at IS NULL AND expires_at > ?", userID, now).
 		Pluck("client_id", &liveAccess).Error; err != nil {
 		return nil, mapErr(err, "list live access tokens")
 	}
@@ -183,7 +183,7 @@ func (s *Store) EndOtherSessions(ctx context.Context, userID, keep string) ([]Se
 		if err != nil {
 			return err
 		}
-		return s.revokeTokensTx(tx, "user_id = ? AND session_id <> ?", userID, keep)
+		return s.revokeTokensTx(tx, "user_id = ? AND user_id <> '' AND session_id <> ?", userID, keep)
 	})
 	return ended, mapErr(err, "end other sessions")
 }

@@ -145,7 +145,7 @@ func (s *Store) endSessionsTx(tx *gorm.DB, where string, args ...any) ([]Session
 	if err := tx.Model(&Session{}).Where("id IN ?", ids).Update("ended_at", now).Error; err != nil {
 		return nil, err
 	}
-	if err := s.revokeTokensTx(tx, "session_id IN ?", ids); err != nil {
+	if err := s.revokeTokensTx(tx, "session_id IN ? AND session_id <> ''", ids); err != nil {
 		return nil, err
 	}
 	// Only a live session's products are owed a logout: an expired session's

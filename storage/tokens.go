@@ -134,7 +134,7 @@ func (s *Store) RevokeRefreshFamily(ctx context.Context, familyID string) error 
 	if familyID == "" {
 		return nil // an empty id would match every token outside a family
 	}
-	err := s.tx(ctx, func(tx *gorm.DB) error { return s.revokeTokensTx(tx, "family_id = ?", familyID) })
+	err := s.tx(ctx, func(tx *gorm.DB) error { return s.revokeTokensTx(tx, "family_id = ? AND family_id <> ''", familyID) })
 	return mapErr(err, fmt.Sprintf("revoke refresh family %q", familyID))
 }
 
@@ -150,11 +150,11 @@ func (s *Store) RevokeAuthRequestTokens(ctx context.Context, authRequestID strin
 			Distinct().Pluck("family_id", &families).Error; err != nil {
 			return err
 		}
-		if err := s.revokeTokensTx(tx, "auth_request_id = ?", authRequestID); err != nil {
+		if err := s.revokeTokensTx(tx, "auth_request_id = ? AND auth_request_id <> ''", authRequestID); err != nil {
 			return err
 		}
 		if len(families) > 0 {
-			return s.revokeTokensTx(tx, "family_id IN ?", families)
+			return s.revokeTokensTx(tx, "family_id IN ? AND family_id <> ''", families)
 		}
 		return nil
 	})
@@ -164,19 +164,22 @@ func (s *Store) RevokeAuthRequestTokens(ctx context.Context, authRequestID strin
 // RevokeUserClientTokens revokes every token a product holds for an account.
 func (s *Store) RevokeUserClientTokens(ctx context.Context, userID, clientID string) error {
 	err := s.tx(ctx, func(tx *gorm.DB) error {
-		return s.revokeTokensTx(tx, "user_id = ? AND client_id = ?", userID, clientID)
+		return s.revokeTokensTx(tx, "user_id = ? AND user_id <> '' AND client_id = ?", userID, clientID)
 	})
 	return mapErr(err, "revoke user tokens of client")
 }
 
 // RevokeUserTokens revokes every token of an account (password reset, block).
 func (s *Store) RevokeUserTokens(ctx context.Context, userID string) error {
-	err := s.tx(ctx, func(tx *gorm.DB) error { return s.revokeTokensTx(tx, "user_id = ?", userID) })
+	err := s.tx(ctx, func(tx *gorm.DB) error { return s.revokeTokensTx(tx, "user_id = ? AND user_id <> ''", userID) })
 	return mapErr(err, "revoke user tokens")
 }
 
 // revokeTokensTx revokes the refresh and access tokens matching where; both tables
-// share the column names used in where.
+// share the column names used in where. access_tokens indexes user_id, session_id,
+// family_id and auth_request_id only where they are set (a machine's token has none of
+// them), so a where on those columns must also say "<column> <> ”" for the database
+// to use the index.
 func (s *Store) revokeTokensTx(tx *gorm.DB, where string, args ...any) error {
 	now := s.now()
 	if err := tx.Model(&RefreshToken{}).Where(where, args...).Where("revoked_at IS NULL").

@@ -82,7 +82,7 @@ func (s *Store) SetUserBlocked(ctx context.Context, id string, blocked bool) ([]
 		if err != nil {
 			return err
 		}
-		return s.revokeTokensTx(tx, "user_id = ?", id)
+		return s.revokeTokensTx(tx, "user_id = ? AND user_id <> ''", id)
 	})
 	return ended, mapErr(err, fmt.Sprintf("set user %q blocked=%v", id, blocked))
 }
