@@ -20,7 +20,9 @@ import (
 //     there) and comes back to the cabinet's list of sign-in methods;
 //  3. signs out;
 //  4. opens the product, presses "Telegram" on the sign-in page and lands on the
-//     product, which verifies the ID token and sees amr ["fed"].
+//     product, which verifies the ID token and sees amr ["fed"];
+//  5. another person, whose Telegram is linked to no account, gets the page that
+//     explains it and offers to sign in and link it.
 func TestBrowserUpstreamTelegram(t *testing.T) {
 	for _, backend := range backends() {
 		t.Run(backend, func(t *testing.T) {
@@ -98,6 +100,24 @@ func TestBrowserUpstreamTelegram(t *testing.T) {
 			}
 			if len(sess) != 1 || sess[0].IDP != "telegram" {
 				t.Errorf("sessions after Telegram sign-in: %+v, want one with idp telegram", sess)
+			}
+
+			// 5. Another person, whose Telegram is linked to no account, gets the page that
+			// says so and offers the way to link it — in a browser of their own.
+			tg.LogIn("555000111", map[string]any{"name": "Петр Петров"})
+			bob := browsertest.NewContext(t, alice)
+			browserScreenshotOnFailure(t, bob, "bob")
+			if _, err := chromedp.RunResponse(bob, chromedp.Navigate(start)); err != nil {
+				t.Fatalf("open %s: %v", start, err)
+			}
+			followLink(t, bob, "Telegram")
+			p = readShownPage(t, bob)
+			if !strings.Contains(p.Text, "Этот аккаунт Telegram не привязан к Личному кабинету") ||
+				!strings.Contains(p.Text, "Войти и привязать Telegram") {
+				t.Fatalf("an unlinked Telegram led to %s showing %q, want the explaining page", p.URL, p.Text)
+			}
+			if id := e.identityOf("555000111"); id != nil {
+				t.Fatalf("an unlinked Telegram sign-in linked %+v", id)
 			}
 		})
 	}
