@@ -114,11 +114,11 @@ func (a *App) submitContactForm(cf codeFlow) echo.HandlerFunc {
 			Payload: encodeState(flowState{Mode: f.Mode, Login: f.Login, Silent: silent, ClientName: clientName(req), Link: linkOf(c, cf)}),
 		})
 		if err != nil {
-			msg, ok := codeProblem(err)
+			msg, ok := otp.Explain(err)
 			if !ok {
 				return a.internalError(c, "start code flow", err)
 			}
-			return a.contactForm(c, cf, req, f, msg, nil, codeStatus(err))
+			return a.contactForm(c, cf, req, f, msg, nil, otp.Status(err))
 		}
 		return c.Redirect(http.StatusSeeOther, cf.base+"/confirm?"+url.Values{"flow": {flow.ID}}.Encode())
 	}
@@ -158,7 +158,7 @@ func (a *App) submitCodeConfirm(cf codeFlow) echo.HandlerFunc {
 		}
 		flow, err := a.codes.Verify(ctx, flowID, c.FormValue("code"))
 		if err != nil {
-			msg, ok := codeProblem(err)
+			msg, ok := otp.Explain(err)
 			if !ok {
 				return a.internalError(c, "verify code", err)
 			}

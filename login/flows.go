@@ -111,34 +111,6 @@ func modeOf(c echo.Context) string {
 	return "phone"
 }
 
-// codeProblem turns an otp outcome into the sentence for the page; ok is false for
-// failures that are not the person's (they get the generic error page).
-func codeProblem(err error) (string, bool) {
-	var p otp.Problem
-	var soon *otp.TooSoon
-	var wrong *otp.WrongCode
-	switch {
-	case errors.As(err, &wrong):
-		return wrong.Error(), true
-	case errors.As(err, &soon):
-		return soon.Error(), true
-	case errors.Is(err, otp.ErrNotDelivered):
-		return otp.ErrNotDelivered.Error(), true
-	case errors.As(err, &p):
-		return p.Error(), true
-	}
-	return "", false
-}
-
-// codeStatus is the HTTP status of a refused code request: a limit is 429, a code
-// that could not be delivered is our failure, not the person's (503).
-func codeStatus(err error) int {
-	if errors.Is(err, otp.ErrNotDelivered) {
-		return http.StatusServiceUnavailable
-	}
-	return http.StatusTooManyRequests
-}
-
 // pendingOf loads the authorization request a flow started from (nil if none or gone).
 func (a *App) pendingOf(ctx context.Context, id string) *provider.PendingRequest {
 	if id == "" {
@@ -210,7 +182,7 @@ func (a *App) resend(c echo.Context, purpose, base, heading, button string) erro
 	ctx := c.Request().Context()
 	flow, err := a.codes.Flow(ctx, c.FormValue("flow"))
 	if err != nil {
-		if _, ok := codeProblem(err); ok {
+		if _, ok := otp.Explain(err); ok {
 			return a.expiredFlow(c, base)
 		}
 		return a.internalError(c, "load code flow", err)
@@ -221,14 +193,14 @@ func (a *App) resend(c echo.Context, purpose, base, heading, button string) erro
 	state := decodeState(flow.Payload)
 	fresh, err := a.codes.Resend(ctx, flow.ID, state.ClientName, c.RealIP(), state.Silent)
 	if err != nil {
-		msg, ok := codeProblem(err)
+		msg, ok := otp.Explain(err)
 		if !ok {
 			return a.internalError(c, "resend code", err)
 		}
 		if errors.Is(err, otp.ErrExpired) {
 			return a.expiredFlow(c, base)
 		}
-		return a.confirmPage(c, flow, codeStatus(err), base, heading, button, "", msg)
+		return a.confirmPage(c, flow, otp.Status(err), base, heading, button, "", msg)
 	}
 	return a.confirmPage(c, fresh, http.StatusOK, base, heading, button, "", "Новый код отправлен")
 }

@@ -89,11 +89,11 @@ func (a *App) submitRegister(c echo.Context) error {
 		Payload: encodeState(flowState{Mode: f.Mode, Login: f.Login, PasswordHash: hash, ClientName: clientName(req)}),
 	})
 	if err != nil {
-		msg, ok := codeProblem(err)
+		msg, ok := otp.Explain(err)
 		if !ok {
 			return a.internalError(c, "start registration", err)
 		}
-		return a.registerForm(c, req, f, msg, nil, codeStatus(err))
+		return a.registerForm(c, req, f, msg, nil, otp.Status(err))
 	}
 	return c.Redirect(http.StatusSeeOther, PathRegister+"/confirm?"+url.Values{"flow": {flow.ID}}.Encode())
 }
@@ -138,7 +138,7 @@ func (a *App) submitRegisterConfirm(c echo.Context) error {
 	}
 	flow, err := a.codes.Verify(ctx, flowID, c.FormValue("code"))
 	if err != nil {
-		msg, ok := codeProblem(err)
+		msg, ok := otp.Explain(err)
 		if !ok {
 			return a.internalError(c, "verify registration code", err)
 		}

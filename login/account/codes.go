@@ -16,32 +16,6 @@ import (
 // The cabinet's two code flows — a new phone or email, and re-authentication by
 // code — share the confirmation page of registration (the "confirm" template).
 
-// codeProblem turns an otp outcome into the sentence for the page; ok is false for
-// failures that are not the person's.
-func codeProblem(err error) (string, bool) {
-	var p otp.Problem
-	var soon *otp.TooSoon
-	var wrong *otp.WrongCode
-	switch {
-	case errors.As(err, &wrong):
-		return wrong.Error(), true
-	case errors.As(err, &soon):
-		return soon.Error(), true
-	case errors.As(err, &p):
-		return p.Error(), true
-	}
-	return "", false
-}
-
-// codeStatus is the status of a refused code request: a limit is 429, a code that
-// could not be delivered is our failure (503).
-func codeStatus(err error) int {
-	if errors.Is(err, otp.ErrNotDelivered) {
-		return http.StatusServiceUnavailable
-	}
-	return http.StatusTooManyRequests
-}
-
 // codePage describes the confirmation page of one flow.
 type codePage struct {
 	base     string // the flow's path: base+"/confirm", base+"/resend"
@@ -76,7 +50,7 @@ func (p *Part) confirmPage(c echo.Context, flow *storage.OneTimeCode, cp codePag
 func (p *Part) loadFlow(c echo.Context, v *visit, id, purpose string) (*storage.OneTimeCode, error) {
 	flow, err := p.codes.Flow(c.Request().Context(), id)
 	if err != nil {
-		if _, ok := codeProblem(err); ok {
+		if _, ok := otp.Explain(err); ok {
 			return nil, nil
 		}
 		return nil, err
@@ -108,14 +82,14 @@ func (p *Part) resend(c echo.Context, v *visit, purpose string, cp codePage, res
 	}
 	fresh, err := p.codes.Resend(c.Request().Context(), flow.ID, "", c.RealIP(), false)
 	if err != nil {
-		msg, ok := codeProblem(err)
+		msg, ok := otp.Explain(err)
 		if !ok {
 			return p.internal(c, "resend code", err)
 		}
 		if errors.Is(err, otp.ErrExpired) {
 			return p.expiredFlow(c, restart)
 		}
-		return p.confirmPage(c, flow, cp, codeStatus(err), "", msg)
+		return p.confirmPage(c, flow, cp, otp.Status(err), "", msg)
 	}
 	return p.confirmPage(c, fresh, cp, http.StatusOK, "", "Новый код отправлен")
 }
@@ -133,7 +107,7 @@ func (p *Part) verify(c echo.Context, v *visit, purpose string, cp codePage, res
 	}
 	flow, err = p.codes.Verify(c.Request().Context(), id, c.FormValue("code"))
 	if err != nil {
-		msg, ok := codeProblem(err)
+		msg, ok := otp.Explain(err)
 		if !ok {
 			return nil, true, p.internal(c, "verify code", err)
 		}

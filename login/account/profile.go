@@ -203,11 +203,11 @@ func (p *Part) startContactChange(c echo.Context, v *visit, mode, login string) 
 		Purpose: otp.ContactChange, To: who, UserID: v.user.ID, IP: c.RealIP(), Payload: string(payload),
 	})
 	if err != nil {
-		msg, ok := codeProblem(err)
+		msg, ok := otp.Explain(err)
 		if !ok {
 			return p.internal(c, "send contact code", err)
 		}
-		return refuse(codeStatus(err), msg)
+		return refuse(otp.Status(err), msg)
 	}
 	return c.Redirect(http.StatusSeeOther, pathContact+"/confirm?"+url.Values{"flow": {flow.ID}}.Encode())
 }

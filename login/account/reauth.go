@@ -277,11 +277,11 @@ func (p *Part) submitReauthCode(c echo.Context, v *visit) error {
 		Purpose: otp.Reauth, To: who, UserID: u.ID, IP: c.RealIP(), Payload: id,
 	})
 	if err != nil {
-		msg, ok := codeProblem(err)
+		msg, ok := otp.Explain(err)
 		if !ok {
 			return p.internal(c, "send re-authentication code", err)
 		}
-		return p.pages().Error(c, codeStatus(err), "Код не отправлен", msg, backOf(ch.Action))
+		return p.pages().Error(c, otp.Status(err), "Код не отправлен", msg, backOf(ch.Action))
 	}
 	return c.Redirect(http.StatusSeeOther, pathReauthConfirm+"?"+url.Values{"flow": {flow.ID}}.Encode())
 }
