@@ -115,6 +115,9 @@ func TestAuthenticate(t *testing.T) {
 func TestLimits(t *testing.T) {
 	ctx := context.Background()
 	a, s, h := newAuth(t, Limits{Window: time.Minute, FailuresPerID: 3, AttemptsPerIP: 5})
+	// A fixed clock early in a window: a window boundary mid-test would reset counts.
+	base := time.Date(2026, 11, 22, 12, 0, 5, 0, time.UTC)
+	s.SetClock(func() time.Time { return base })
 	phone := "+79105940899"
 	hash, _ := h.Hash("верный пароль")
 	if err := s.CreateUser(ctx, &storage.User{Phone: &phone, PasswordHash: hash}); err != nil {
@@ -131,12 +134,12 @@ func TestLimits(t *testing.T) {
 		t.Fatalf("after 3 failures: %v", err)
 	}
 	// A new window starts fresh.
-	s.SetClock(func() time.Time { return time.Now().Add(2 * time.Minute) })
+	s.SetClock(func() time.Time { return base.Add(2 * time.Minute) })
 	if _, err := a.Authenticate(ctx, who, "верный пароль", "10.0.0.2"); err != nil {
 		t.Fatalf("next window: %v", err)
 	}
 	// Per-IP limit: the sixth attempt from one address is refused whatever it tries.
-	s.SetClock(func() time.Time { return time.Now().Add(4 * time.Minute) })
+	s.SetClock(func() time.Time { return base.Add(4 * time.Minute) })
 	other := contact.Contact{Kind: contact.Email, Value: "x@astral.ru"}
 	for i := 0; i < 5; i++ {
 		_, _ = a.Authenticate(ctx, other, "x", "10.0.0.9")
