@@ -119,7 +119,7 @@ func New(cfg Config, store Store, km *keys.Manager) (*Provider, error) {
 		BackChannelLogoutSessionSupported: true,
 	}
 	opts := []op.Option{
-		op.WithHttpInterceptors(rejectMalformedForm, keepClaimsParam("/authorize"),
+		op.WithHttpInterceptors(withRequestMemo, rejectMalformedForm, keepClaimsParam("/authorize"),
 			noStoreTokens("/oauth/token"), bearerChallenge("/userinfo")),
 	}
 	if issuer.Scheme == "http" {

@@ -244,7 +244,7 @@ func (s *opStorage) DeleteAuthRequest(ctx context.Context, id string) error { re
 
 // userActive refuses tokens for accounts that are gone or blocked.
 func (s *opStorage) userActive(ctx context.Context, userID string) (*storage.User, error) {
-	u, err := s.store.UserByID(ctx, userID)
+	u, err := userOnce(ctx, userID, s.store.UserByID)
 	if storage.IsNotFound(err) {
 		return nil, oidc.ErrInvalidGrant().WithDescription("account not found").WithParent(err)
 	}
