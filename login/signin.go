@@ -257,9 +257,6 @@ func maskContact(who contact.Contact) string {
 func (a *App) record(c echo.Context, e *storage.AuditEvent) {
 	e.IP = c.RealIP()
 	e.UserAgent = c.Request().UserAgent()
-	if len(e.UserAgent) > 500 {
-		e.UserAgent = e.UserAgent[:500]
-	}
 	if err := a.events.RecordEvent(c.Request().Context(), e); err != nil {
 		// The sign-in itself succeeded or failed already; a lost audit row is logged.
 		c.Logger().Error(err)

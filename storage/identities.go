@@ -30,6 +30,7 @@ func (s *Store) LinkIdentity(ctx context.Context, id *Identity) error {
 	if id.CreatedAt.IsZero() {
 		id.CreatedAt = s.now()
 	}
+	id.DisplayName = truncate(id.DisplayName, 255)
 	return mapErr(s.db.WithContext(ctx).Create(id).Error, fmt.Sprintf("link %s identity", id.Connector))
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"time"
-	"unicode/utf8"
 
 	"gorm.io/gorm"
 )
@@ -63,16 +62,4 @@ func (s *Store) LogoutDeliveries(ctx context.Context, sessionID string) ([]Logou
 	var out []LogoutDelivery
 	err := s.db.WithContext(ctx).Where("session_id = ?", sessionID).Order("created_at").Find(&out).Error
 	return out, mapErr(err, "list logout deliveries")
-}
-
-// truncate cuts s to at most n bytes without splitting a UTF-8 sequence
-// (PostgreSQL refuses invalid UTF-8).
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
 }

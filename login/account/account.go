@@ -308,9 +308,6 @@ func done(c echo.Context, path, key string) error {
 func (p *Part) record(c echo.Context, e *storage.AuditEvent) {
 	e.IP = c.RealIP()
 	e.UserAgent = c.Request().UserAgent()
-	if len(e.UserAgent) > 500 {
-		e.UserAgent = e.UserAgent[:500]
-	}
 	if err := p.store.RecordEvent(c.Request().Context(), e); err != nil {
 		slog.ErrorContext(c.Request().Context(), "record audit event", "kind", e.Kind, "user", e.UserID, "err", err)
 	}

@@ -128,7 +128,7 @@ func (m *Manager) Start(ctx context.Context, w http.ResponseWriter, r *http.Requ
 	token := storage.NewSecret()
 	s := &storage.Session{
 		UserID: userID, AuthTime: now, AMR: amr, ACR: acr, IDP: p.IDP,
-		UserAgent: truncate(r.UserAgent(), 500), IP: clientIP(r),
+		UserAgent: r.UserAgent(), IP: clientIP(r), // storage fits it to its column
 		CreatedAt: now, LastSeenAt: now, ExpiresAt: m.expiry(now, now),
 	}
 	if err := m.store.CreateSession(ctx, s, token); err != nil {
@@ -174,11 +174,4 @@ func clientIP(r *http.Request) string {
 		}
 	}
 	return host
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n]
 }

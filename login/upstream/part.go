@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"net/url"
 	"time"
-	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 
@@ -416,7 +415,7 @@ func (p *Part) linkIdentity(c echo.Context, conn Connector, u *storage.User, id 
 		claims = string(b)
 	}
 	err := p.store.LinkIdentity(ctx, &storage.Identity{UserID: u.ID, Connector: conn.ID(), Subject: id.Subject,
-		DisplayName: truncate(id.DisplayName, 255), Claims: claims})
+		DisplayName: id.DisplayName, Claims: claims})
 	if storage.IsConflict(err) {
 		have, lerr := p.store.IdentityBySubject(ctx, conn.ID(), id.Subject)
 		if lerr != nil {
@@ -540,19 +539,8 @@ func (p *Part) refused(c echo.Context, conn Connector, reason string, err error)
 
 func (p *Part) record(c echo.Context, e *storage.AuditEvent) {
 	e.IP = c.RealIP()
-	e.UserAgent = truncate(c.Request().UserAgent(), 500)
+	e.UserAgent = c.Request().UserAgent()
 	if err := p.store.RecordEvent(c.Request().Context(), e); err != nil {
 		slog.ErrorContext(c.Request().Context(), "record audit event", "kind", e.Kind, "err", err)
 	}
-}
-
-// truncate cuts s to at most n bytes, at a character boundary.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
 }

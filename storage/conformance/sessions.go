@@ -15,6 +15,7 @@ func sessionTests() []test {
 		{"create and load by cookie", testSessionByToken},
 		{"absent is not found", testSessionAbsent},
 		{"long user agent is cut", testSessionLongUserAgent},
+		{"invalid UTF-8 from the outside is stored", testInvalidUTF8Stored},
 		{"expiry", testSessionExpiry},
 		{"expiry in any time zone", testSessionExpiryZones},
 		{"touch moves the expiry", testSessionTouch},
@@ -404,4 +405,21 @@ func testBlockEndsSessions(t *testing.T, e *env) {
 	if _, err := e.s.SessionByToken(e.ctx, raw1); !storage.IsNotFound(err) {
 		t.Errorf("unblocking revived a session: %v", err)
 	}
+}
+
+// testInvalidUTF8Stored: a browser may send any bytes as its User-Agent, and an
+// upstream any display name; PostgreSQL refuses invalid UTF-8, so the store must make
+// such text valid rather than fail the sign-in.
+func testInvalidUTF8Stored(t *testing.T, e *env) {
+	u := e.user(t)
+	bad := "Mozilla/5.0 \xff\xfe (X11)"
+	sess := &storage.Session{UserID: u.ID, AuthTime: e.now(), UserAgent: bad, ExpiresAt: e.now().Add(time.Hour)}
+	must(t, e.s.CreateSession(e.ctx, sess, storage.NewSecret()))
+	got, err := e.s.SessionByID(e.ctx, sess.ID)
+	must(t, err)
+	if !utf8.ValidString(got.UserAgent) || !strings.HasPrefix(got.UserAgent, "Mozilla/5.0 ") {
+		t.Errorf("stored user agent %q", got.UserAgent)
+	}
+	must(t, e.s.RecordEvent(e.ctx, &storage.AuditEvent{UserID: u.ID, Kind: "signin", UserAgent: bad, Detail: bad}))
+	must(t, e.s.LinkIdentity(e.ctx, &storage.Identity{UserID: u.ID, Connector: "telegram", Subject: "1", DisplayName: "Иван \xff"}))
 }
