@@ -265,9 +265,10 @@ func (s *opStorage) accessTokenRow(req op.TokenRequest, clientID string) *storag
 	}
 	switch r := req.(type) {
 	case authRequest:
-		t.UserID, t.SessionID, t.AuthRequestID = r.r.UserID, r.r.SessionID, r.r.ID
+		t.UserID, t.SessionID, t.AuthRequestID, t.Claims = r.r.UserID, r.r.SessionID, r.r.ID, r.r.Claims
 	case *refreshRequest:
 		t.UserID, t.SessionID, t.AuthRequestID, t.FamilyID = r.t.UserID, r.t.SessionID, r.t.AuthRequestID, r.t.FamilyID
+		t.Claims = r.t.Claims
 	}
 	return t
 }
@@ -304,7 +305,7 @@ func (s *opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req op.Tok
 		t := &storage.RefreshToken{
 			ID: storage.NewID(), FamilyID: family, ClientID: r.r.ClientID, UserID: r.r.UserID,
 			SessionID: r.r.SessionID, AuthRequestID: r.r.ID, Scopes: r.r.Scopes, Audience: access.Audience,
-			AuthTime: r.r.AuthTime, AMR: r.r.AMR, ACR: r.r.ACR, IDP: r.r.IDP,
+			AuthTime: r.r.AuthTime, AMR: r.r.AMR, ACR: r.r.ACR, IDP: r.r.IDP, Claims: r.r.Claims,
 			CreatedAt: now, ExpiresAt: now.Add(s.lifetimes.RefreshIdle), FamilyExpiresAt: now.Add(s.lifetimes.RefreshMax),
 		}
 		if err := s.store.CreateRefreshToken(ctx, t, raw, access); err != nil {
@@ -535,11 +536,11 @@ func (s *opStorage) SetUserinfoFromToken(ctx context.Context, info *oidc.UserInf
 		return oidc.ErrAccessDenied().WithDescription("account is not active")
 	}
 	scopes := []string(t.Scopes)
-	if t.AuthRequestID != "" {
-		if ar, err := s.store.AuthRequestByID(ctx, t.AuthRequestID); err == nil && ar.Claims != "" {
-			if c, err := s.client(ctx, t.ClientID); err == nil {
-				scopes = effectiveScopes(scopes, ar.Claims, "userinfo", c.allowsScope)
-			}
+	// The token carries the request's "claims" parameter: the authorization request
+	// itself is gone minutes after the code exchange, while refreshed tokens live on.
+	if t.Claims != "" {
+		if c, err := s.client(ctx, t.ClientID); err == nil {
+			scopes = effectiveScopes(scopes, t.Claims, "userinfo", c.allowsScope)
 		}
 	}
 	fillUserinfo(info, u, scopes)

@@ -156,6 +156,7 @@ type AccessToken struct {
 	AuthRequestID string     `gorm:"index:idx_access_tokens_auth_request,where:auth_request_id <> '';size:64"`
 	Scopes        StringList `gorm:"type:text"`
 	Audience      StringList `gorm:"type:text"`
+	Claims        string     `gorm:"type:text"` // the "claims" request parameter, for userinfo
 	CreatedAt     time.Time
 	ExpiresAt     time.Time `gorm:"index"`
 	RevokedAt     *time.Time
@@ -177,6 +178,7 @@ type RefreshToken struct {
 	AMR             StringList `gorm:"column:amr;type:text"`
 	ACR             string     `gorm:"column:acr;size:64"`
 	IDP             string     `gorm:"column:idp;size:64"`
+	Claims          string     `gorm:"type:text"` // the "claims" request parameter, kept for the family's access tokens
 	CreatedAt       time.Time
 	ExpiresAt       time.Time `gorm:"index"` // idle expiry of this generation
 	FamilyExpiresAt time.Time // absolute expiry of the family

@@ -1149,6 +1149,25 @@ func TestAuthorizationParameters(t *testing.T) {
 						t.Fatalf("userinfo: %s", info)
 					}
 				}},
+				{"claims parameter outlives the authorization request", func(t *testing.T, e *testEnv) {
+					q, v := codeAuthQuery("report", reportCB, "openid offline_access")
+					q.Set("claims", `{"userinfo":{"phone_number":null}}`)
+					tok := e.mustExchange(viaBasic("report"), e.authorize(e.browser(), q, v))
+					// An hour on, the authorization request row is gone; the refreshed
+					// access token must still release the requested claim.
+					e.store.SetClock(func() time.Time { return time.Now().Add(time.Hour) })
+					defer e.store.SetClock(time.Now)
+					if _, err := e.store.DeleteExpired(context.Background(), storage.DefaultRetention); err != nil {
+						t.Fatal(err)
+					}
+					fresh := e.refresh(viaBasic("report"), tok.str("refresh_token"), "")
+					if fresh.status != 200 {
+						t.Fatalf("refresh: %s", fresh)
+					}
+					if info := e.userinfo("get", fresh.str("access_token")); info.status != 200 || info.str("phone_number") != e.phone {
+						t.Fatalf("userinfo after refresh: %s", info)
+					}
+				}},
 				{"request object is not supported", func(t *testing.T, e *testEnv) {
 					q, _ := codeAuthQuery("report", reportCB, "openid")
 					q.Set("request", unsignedRequestJWT(map[string]any{
