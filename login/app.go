@@ -60,11 +60,10 @@ type Config struct {
 	Codes      Codes
 	Accounts   Accounts
 	Hasher     PasswordHasher
-	// Parts add pages of their own (the cabinet, upstream sign-in).
-	Parts []Part
-	// Upstreams lists the upstream sign-in buttons; nil shows none.
-	Upstreams UpstreamButtons
-	Secure    bool // https: Secure cookies
+	// Parts add pages of their own (the cabinet, upstream sign-in, the certificate),
+	// and the buttons of those that are Buttons, in this order.
+	Parts  []Part
+	Secure bool // https: Secure cookies
 	// OnLogout is called after a session was ended, to deliver back-channel logouts soon.
 	OnLogout func()
 }
@@ -81,7 +80,6 @@ type App struct {
 	accounts  Accounts
 	hasher    PasswordHasher
 	parts     []Part
-	upstreams UpstreamButtons
 	secure    bool
 	onLogout  func()
 }
@@ -91,7 +89,7 @@ func New(cfg Config) *App {
 	return &App{
 		authz: cfg.Authorizer, passwords: cfg.Passwords, sessions: cfg.Sessions, events: cfg.Events,
 		metrics: cfg.Metrics, view: page.New(cfg.Renderer), secure: cfg.Secure, onLogout: cfg.OnLogout,
-		codes: cfg.Codes, accounts: cfg.Accounts, hasher: cfg.Hasher, parts: cfg.Parts, upstreams: cfg.Upstreams,
+		codes: cfg.Codes, accounts: cfg.Accounts, hasher: cfg.Hasher, parts: cfg.Parts,
 	}
 }
 

@@ -36,8 +36,36 @@ type Host interface {
 	Kick()
 }
 
-// UpstreamButtons lists the "или авторизуйтесь через" buttons for a sign-in page.
-type UpstreamButtons func(authRequestID string) []web.UpstreamLink
+// Buttons is a capability of a Part, found by type assertion: the ways in it adds
+// below the password form. The sign-in page shows them under "или авторизуйтесь
+// через", the registration page under "или зарегистрируйтесь через"; a part returns
+// none for a page it has nothing to offer on.
+type Buttons interface {
+	SignInButtons(authRequestID string) []web.UpstreamLink
+	RegisterButtons(authRequestID string) []web.UpstreamLink
+}
+
+// signInButtons gathers the parts' sign-in buttons, in the parts' order.
+func (a *App) signInButtons(authRequestID string) []web.UpstreamLink {
+	var out []web.UpstreamLink
+	for _, p := range a.parts {
+		if b, ok := p.(Buttons); ok {
+			out = append(out, b.SignInButtons(authRequestID)...)
+		}
+	}
+	return out
+}
+
+// registerButtons gathers the parts' registration buttons, in the parts' order.
+func (a *App) registerButtons(authRequestID string) []web.UpstreamLink {
+	var out []web.UpstreamLink
+	for _, p := range a.parts {
+		if b, ok := p.(Buttons); ok {
+			out = append(out, b.RegisterButtons(authRequestID)...)
+		}
+	}
+	return out
+}
 
 var _ Host = (*App)(nil)
 

@@ -35,6 +35,7 @@ func (a *App) registerForm(c echo.Context, req *provider.PendingRequest, f web.C
 		Error:         errText,
 		FieldErrors:   fieldErrors,
 		LoginURL:      pageURL(PathLogin, req, url.Values{"mode": {f.Mode}}),
+		Upstreams:     a.registerButtons(requestID(req)),
 	})
 }
 

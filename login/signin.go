@@ -145,9 +145,7 @@ func (a *App) loginForm(c echo.Context, req *provider.PendingRequest, in loginIn
 		data.ClientName = req.ClientName
 		data.Title = "Вход в " + req.ClientName
 	}
-	if a.upstreams != nil {
-		data.Upstreams = a.upstreams(requestID(req))
-	}
+	data.Upstreams = a.signInButtons(requestID(req))
 	return a.render(c, status, "login", data)
 }
 

@@ -91,6 +91,11 @@ type Hasher interface {
 type LinkOption struct {
 	ID    string // the connector's id: "telegram"
 	Title string // its name on the pages: "Telegram"
+	// URL starts linking; empty is the upstream sign-in's link start of ID.
+	URL string
+	// Many offers the option even when one identity of ID is linked: a person may
+	// link several certificates, but one Telegram account.
+	Many bool
 }
 
 // Limits bound what a signed-in person (or whoever holds their session) may try.

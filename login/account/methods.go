@@ -118,9 +118,14 @@ func (p *Part) methodsPage(c echo.Context, v *visit, status int, failedID, probl
 		data.Methods = append(data.Methods, m)
 	}
 	for _, l := range p.links {
-		if !linked[l.ID] {
-			data.Links = append(data.Links, web.UpstreamLink{Name: l.Title, URL: linkURL(l.ID)})
+		if linked[l.ID] && !l.Many {
+			continue
 		}
+		u := l.URL
+		if u == "" {
+			u = linkURL(l.ID)
+		}
+		data.Links = append(data.Links, web.UpstreamLink{Name: l.Title, URL: u})
 	}
 	return p.render(c, status, "account-methods", data)
 }

@@ -92,6 +92,7 @@ type Part struct {
 var (
 	_ login.Part         = (*Part)(nil)
 	_ login.PendingLinks = (*Part)(nil)
+	_ login.Buttons      = (*Part)(nil)
 )
 
 // New makes the part. Connector ids must be unique.
@@ -144,9 +145,8 @@ func SignInURL(id, authRequestID string) string {
 	return PathPrefix + "/" + url.PathEscape(id) + "/start?" + q.Encode()
 }
 
-// Buttons lists the "или авторизуйтесь через" buttons of a sign-in page
-// (login.UpstreamButtons): none when no upstream is configured.
-func (p *Part) Buttons(authRequestID string) []web.UpstreamLink {
+// SignInButtons implements login.Buttons: one per configured upstream.
+func (p *Part) SignInButtons(authRequestID string) []web.UpstreamLink {
 	if len(p.connectors) == 0 {
 		return nil
 	}
@@ -156,6 +156,9 @@ func (p *Part) Buttons(authRequestID string) []web.UpstreamLink {
 	}
 	return out
 }
+
+// RegisterButtons implements login.Buttons: registration goes through no upstream yet.
+func (p *Part) RegisterButtons(string) []web.UpstreamLink { return nil }
 
 // attempt is what start remembers for the callback: the payload of the state's row.
 type attempt struct {

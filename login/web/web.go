@@ -268,6 +268,7 @@ type RegisterData struct {
 	Error       string
 	FieldErrors map[string]string // "login", "password"
 	LoginURL    string            // "Уже создан? Войти"
+	Upstreams   []UpstreamLink    // "или зарегистрируйтесь через" block shown only when non-empty
 }
 
 // ContactData asks for a phone or email: "У меня есть код", "Забыли пароль?".

@@ -153,9 +153,8 @@ func assemble(ctx context.Context, cfg *config.Config, opts Options, store *stor
 		Hasher:     hasher,
 		Sessions:   session.NewManager(store, opts.SessionPolicy, secure),
 		Events:     store, Metrics: m, Renderer: renderer, Secure: secure,
-		OnLogout:  s.logouts.Kick,
-		Parts:     []login.Part{upstreams, cabinet},
-		Upstreams: upstreams.Buttons,
+		OnLogout: s.logouts.Kick,
+		Parts:    []login.Part{upstreams, cabinet},
 	})
 	s.echo = s.routes(app, secure)
 	return s, nil
