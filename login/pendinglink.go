@@ -23,40 +23,49 @@ type PendingLinks interface {
 	LinkPending(c echo.Context, flowID string, u *storage.User) error
 }
 
-// pendingLinks is the part that keeps pending links, or nil.
-func (a *App) pendingLinks() PendingLinks {
+// pendingLinksParts are the parts that keep pending links (upstream sign-in, the
+// certificate), in the parts' order.
+func (a *App) pendingLinksParts() []PendingLinks {
+	var out []PendingLinks
 	for _, p := range a.parts {
 		if l, ok := p.(PendingLinks); ok {
-			return l
+			out = append(out, l)
 		}
 	}
-	return nil
+	return out
 }
 
 // readLink checks a `link` value of a sign-in page: the flow and what it links, or
-// empty strings when there is nothing (valid) to link.
+// empty strings when there is nothing (valid) to link. Flow ids are random, so the
+// one part that knows the flow answers.
 func (a *App) readLink(c echo.Context, flowID string) (string, string) {
-	l := a.pendingLinks()
-	if flowID == "" || len(flowID) > 64 || l == nil {
+	if flowID == "" || len(flowID) > 64 {
 		return "", ""
 	}
-	title, ok := l.PendingLink(c, flowID)
-	if !ok {
-		return "", ""
+	for _, l := range a.pendingLinksParts() {
+		if title, ok := l.PendingLink(c, flowID); ok {
+			return flowID, title
+		}
 	}
-	return flowID, title
+	return "", ""
 }
 
 // linkAfterSignIn links the pending identity of flowID to u, who has just signed in.
 // The sign-in stands whatever happens here; a failure is logged.
 func (a *App) linkAfterSignIn(c echo.Context, flowID string, u *storage.User) {
-	l := a.pendingLinks()
-	if flowID == "" || len(flowID) > 64 || l == nil {
+	if flowID == "" || len(flowID) > 64 {
 		return
 	}
-	if err := l.LinkPending(c, flowID, u); err != nil {
-		slog.WarnContext(c.Request().Context(), "pending upstream link not made", "user", u.ID, "err", err)
+	for _, l := range a.pendingLinksParts() {
+		if _, ok := l.PendingLink(c, flowID); !ok {
+			continue
+		}
+		if err := l.LinkPending(c, flowID, u); err != nil {
+			slog.WarnContext(c.Request().Context(), "pending link not made", "user", u.ID, "err", err)
+		}
+		return
 	}
+	slog.WarnContext(c.Request().Context(), "pending link gone before sign-in ended", "user", u.ID)
 }
 
 // withLink adds the `link` value to a page URL of ours.
