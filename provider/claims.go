@@ -1,7 +1,9 @@
 package provider
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
 
@@ -17,6 +19,9 @@ var claimScope = map[string]string{
 	"middle_name": oidc.ScopeProfile, "preferred_username": oidc.ScopeProfile, "updated_at": oidc.ScopeProfile,
 	"email": oidc.ScopeEmail, "email_verified": oidc.ScopeEmail,
 	"phone_number": oidc.ScopePhone, "phone_number_verified": oidc.ScopePhone,
+	// Asking for these by name never releases them to a client not allowed the scope:
+	// effectiveScopes adds the scope only where the client may have it.
+	"birthdate": ScopeGosuslugi, "snils": ScopeGosuslugi, ClaimGosuslugiTrusted: ScopeGosuslugi,
 }
 
 // claimsRequest is the OpenID Connect "claims" request parameter (Core §5.5): only
@@ -103,4 +108,76 @@ func preferredUsername(u *storage.User) string {
 		return *u.Phone
 	}
 	return ""
+}
+
+// ClaimGosuslugiTrusted says whether the person's Gosuslugi account is confirmed
+// (ESIA's "trusted": identity proven in person or by a qualified signature).
+const ClaimGosuslugiTrusted = "gosuslugi_trusted"
+
+// gosuslugiConnector is the connector id of ESIA's linked identities
+// (login/upstream/esia; the provider cannot import it: login imports the provider).
+const gosuslugiConnector = "esia"
+
+// gosuslugiClaims are the claims of a linked ESIA identity released with the scope
+// gosuslugi, as the connector stores them: family_name, given_name, middle_name,
+// birthdate (YYYY-MM-DD), snils ("123-456-789 64") and gosuslugi_trusted.
+var gosuslugiClaims = []string{"family_name", "given_name", "middle_name", "birthdate", "snils", ClaimGosuslugiTrusted}
+
+// fillGosuslugi writes the Gosuslugi-verified claims of u's linked ESIA identity when
+// scopes has gosuslugi (only a client allowed the scope ever gets it in its scopes).
+// They replace the account's own names: a product asking for them wants what the
+// state verified. An account without a linked identity gets none of them.
+func (s *opStorage) fillGosuslugi(ctx context.Context, info *oidc.UserInfo, u *storage.User, scopes []string) error {
+	if !slices.Contains(scopes, ScopeGosuslugi) {
+		return nil
+	}
+	claims, err := gosuslugiOnce(ctx, u.ID, s.loadGosuslugi)
+	if err != nil {
+		return err
+	}
+	for _, name := range gosuslugiClaims {
+		v, ok := claims[name]
+		if !ok {
+			continue
+		}
+		str, _ := v.(string)
+		switch name {
+		case "family_name":
+			info.FamilyName = str
+		case "given_name":
+			info.GivenName = str
+		case "middle_name":
+			info.MiddleName = str
+		case "birthdate":
+			info.Birthdate = str
+		default:
+			info.AppendClaims(name, v)
+		}
+	}
+	return nil
+}
+
+// loadGosuslugi reads the claims of the account's linked ESIA identity (nil when none).
+func (s *opStorage) loadGosuslugi(ctx context.Context, userID string) (map[string]any, error) {
+	ids, err := s.store.UserIdentities(ctx, userID)
+	if err != nil {
+		return nil, fmt.Errorf("load identities: %w", err)
+	}
+	for _, id := range ids {
+		if id.Connector != gosuslugiConnector || id.Claims == "" {
+			continue
+		}
+		var all map[string]any
+		if err := json.Unmarshal([]byte(id.Claims), &all); err != nil {
+			return nil, fmt.Errorf("claims of identity %s: %w", id.ID, err)
+		}
+		out := make(map[string]any, len(gosuslugiClaims))
+		for _, name := range gosuslugiClaims {
+			if v, ok := all[name]; ok {
+				out[name] = v
+			}
+		}
+		return out, nil
+	}
+	return nil, nil
 }

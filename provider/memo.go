@@ -14,6 +14,8 @@ import (
 type requestMemo struct {
 	mu    sync.Mutex
 	users map[string]*storage.User
+	// gosuslugi are the accounts' Gosuslugi claims (nil: read, none linked).
+	gosuslugi map[string]map[string]any
 }
 
 type requestMemoKey struct{}
@@ -47,4 +49,29 @@ func userOnce(ctx context.Context, id string, load func(context.Context, string)
 		memo.mu.Unlock()
 	}
 	return u, err
+}
+
+// gosuslugiOnce returns the account's Gosuslugi claims, reading them at most once per
+// request (an ID token and a userinfo answer in one request ask twice).
+func gosuslugiOnce(ctx context.Context, userID string, load func(context.Context, string) (map[string]any, error)) (map[string]any, error) {
+	memo, _ := ctx.Value(requestMemoKey{}).(*requestMemo)
+	if memo == nil {
+		return load(ctx, userID)
+	}
+	memo.mu.Lock()
+	claims, ok := memo.gosuslugi[userID]
+	memo.mu.Unlock()
+	if ok {
+		return claims, nil
+	}
+	claims, err := load(ctx, userID)
+	if err == nil {
+		memo.mu.Lock()
+		if memo.gosuslugi == nil {
+			memo.gosuslugi = map[string]map[string]any{}
+		}
+		memo.gosuslugi[userID] = claims
+		memo.mu.Unlock()
+	}
+	return claims, err
 }

@@ -110,6 +110,8 @@ func New(cfg Config, store Store, km *keys.Manager) (*Provider, error) {
 			"sub", "aud", "exp", "iat", "iss", "auth_time", "nonce", "acr", "amr", "azp", "sid", "idp",
 			"name", "family_name", "given_name", "middle_name", "preferred_username", "updated_at",
 			"email", "email_verified", "phone_number", "phone_number_verified",
+			// scope gosuslugi: the Gosuslugi-verified identity
+			"birthdate", "snils", ClaimGosuslugiTrusted,
 		},
 		SupportedScopes: []string{
 			oidc.ScopeOpenID, oidc.ScopeProfile, oidc.ScopeEmail, oidc.ScopePhone,

@@ -22,6 +22,7 @@ import (
 type Store interface {
 	ClientByID(ctx context.Context, id string) (*storage.Client, error)
 	UserByID(ctx context.Context, id string) (*storage.User, error)
+	UserIdentities(ctx context.Context, userID string) ([]storage.Identity, error)
 
 	CreateAuthRequest(ctx context.Context, r *storage.AuthRequest) error
 	AuthRequestByID(ctx context.Context, id string) (*storage.AuthRequest, error)
@@ -510,6 +511,9 @@ func (s *opStorage) SetUserinfoFromRequest(ctx context.Context, info *oidc.UserI
 		scopes = effectiveScopes(scopes, ar.r.Claims, "id_token", c.allowsScope)
 	}
 	fillUserinfo(info, u, scopes)
+	if err := s.fillGosuslugi(ctx, info, u, scopes); err != nil {
+		return err
+	}
 	if sid := sessionOf(req); sid != "" {
 		info.AppendClaims("sid", sid)
 	}
@@ -544,6 +548,9 @@ func (s *opStorage) SetUserinfoFromToken(ctx context.Context, info *oidc.UserInf
 		}
 	}
 	fillUserinfo(info, u, scopes)
+	if err := s.fillGosuslugi(ctx, info, u, scopes); err != nil {
+		return oidc.ErrServerError().WithParent(err)
+	}
 	return nil
 }
 

@@ -85,3 +85,46 @@ func (s *Store) UnlinkIdentity(ctx context.Context, userID, identityID string) e
 	}
 	return mapErr(err, fmt.Sprintf("unlink identity %q", identityID))
 }
+
+// CreateUserWithIdentity creates an account, its consents and its first linked
+// identity in one transaction (registration through an upstream). A taken phone or
+// email, or an identity linked already, is ErrConflict and nothing is written.
+func (s *Store) CreateUserWithIdentity(ctx context.Context, u *User, consents []Consent, id *Identity) error {
+	if u.ID == "" {
+		u.ID = NewID()
+	}
+	if id.ID == "" {
+		id.ID = NewID()
+	}
+	if id.CreatedAt.IsZero() {
+		id.CreatedAt = s.now()
+	}
+	id.UserID = u.ID
+	id.DisplayName = truncate(id.DisplayName, 255)
+	err := s.tx(ctx, func(tx *gorm.DB) error {
+		if err := tx.Create(u).Error; err != nil {
+			return err
+		}
+		for i := range consents {
+			consents[i].UserID = u.ID
+			consents[i].UserAgent = truncate(consents[i].UserAgent, 512)
+		}
+		if len(consents) > 0 {
+			if err := tx.Create(&consents).Error; err != nil {
+				return err
+			}
+		}
+		return tx.Create(id).Error
+	})
+	return mapErr(err, fmt.Sprintf("create user with %s identity", id.Connector))
+}
+
+// RefreshIdentity records a sign-in through an identity together with what the
+// upstream says of the person now: its display name and claims (JSON) replace the
+// stored ones, so verified data never goes stale.
+func (s *Store) RefreshIdentity(ctx context.Context, id, displayName, claims string) error {
+	err := s.db.WithContext(ctx).Model(&Identity{}).Where("id = ?", id).Updates(map[string]any{
+		"display_name": truncate(displayName, 255), "claims": claims, "last_used_at": s.now(),
+	}).Error
+	return mapErr(err, "refresh identity")
+}

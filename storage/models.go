@@ -238,5 +238,5 @@ type AuditEvent struct {
 var allModels = []any{
 	&User{}, &Client{}, &Session{}, &SessionClient{}, &AuthRequest{}, &AccessToken{},
 	&RefreshToken{}, &SigningKey{}, &RateCounter{}, &LogoutDelivery{}, &AuditEvent{},
-	&OneTimeCode{}, &Consent{}, &Identity{},
+	&OneTimeCode{}, &Consent{}, &Identity{}, &Certificate{},
 }

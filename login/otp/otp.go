@@ -25,6 +25,10 @@ const (
 	ContactChange = "contact-change"
 	// Reauth proves again who a signed-in person is before a sensitive change.
 	Reauth = "reauth"
+	// RegisterCertificate confirms the contact of an account registered with an
+	// e-signature certificate (login/certificate): its own purpose, so that its flow
+	// never passes for a password registration's.
+	RegisterCertificate = "register-certificate"
 )
 
 // Store is what codes need from storage.
@@ -221,7 +225,7 @@ func messageText(purpose, clientName, code string) (subject, text string) {
 		where, in = clientName, clientName
 	}
 	switch purpose {
-	case Register:
+	case Register, RegisterCertificate:
 		subject = "Код подтверждения регистрации"
 		text = fmt.Sprintf("Код для регистрации в %s: %s", in, code)
 	case Reset:

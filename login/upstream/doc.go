@@ -6,7 +6,7 @@
 // browser there and turns the upstream's answer at our callback into a verified
 // [Identity]. Everything else is here, the same for every connector:
 //
-//	GET /upstream/{id}/start?mode=signin|link&authRequestID=…
+//	GET /upstream/{id}/start?mode=signin|link|register&authRequestID=…
 //	    remembers the attempt as a short-lived, single-use row (a storage.OneTimeCode
 //	    of purpose "upstream" whose ID is the OAuth state, with the nonce, the PKCE
 //	    verifier, the mode, the authorization request and, to link, the account),
@@ -24,11 +24,24 @@
 //	      browser, and the sign-in page links it to the account that signs in
 //	      (login.PendingLinks);
 //	    - link: the identity is linked to the account of the live session, unless
-//	      another account holds it; then the cabinet's list of sign-in methods.
+//	      another account holds it; then the cabinet's list of sign-in methods;
+//	    - register (only through a connector that is a [Registrar], such as
+//	      Gosuslugi): a linked identity just signs in; otherwise an account is opened
+//	      from the verified profile (names; the phone and email the upstream
+//	      confirmed, confirmed here too), with the registration consents and the
+//	      identity linked, in one transaction, and the person is signed in. A
+//	      confirmed phone or email some account holds already is never merged into
+//	      it: the person is asked to sign in to that account, which links the
+//	      identity (a pending link), or to link it later in the cabinet.
+//
+// The state is a random UUID (version 4), the form ESIA requires. Every sign-in
+// stores the identity's claims afresh (RefreshIdentity), so verified data a product
+// reads is the upstream's latest.
 //
 // Every refusal is a Russian page for the person (4xx, or 502 when the upstream
 // cannot be reached) and a log line with the reason.
 //
 // Connectors live in subpackages: [github.com/astral/idp/login/upstream/oidc] is any
-// OpenID Connect provider, Telegram among them.
+// OpenID Connect provider, Telegram among them; [github.com/astral/idp/login/upstream/esia]
+// is Gosuslugi.
 package upstream

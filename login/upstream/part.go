@@ -30,8 +30,11 @@ type Store interface {
 	ConsumeCode(ctx context.Context, id, purpose string) (*storage.OneTimeCode, error)
 	IdentityBySubject(ctx context.Context, connector, subject string) (*storage.Identity, error)
 	LinkIdentity(ctx context.Context, id *storage.Identity) error
-	TouchIdentity(ctx context.Context, id string) error
+	RefreshIdentity(ctx context.Context, id, displayName, claims string) error
 	UserByID(ctx context.Context, id string) (*storage.User, error)
+	UserByPhone(ctx context.Context, phone string) (*storage.User, error)
+	UserByEmail(ctx context.Context, email string) (*storage.User, error)
+	CreateUserWithIdentity(ctx context.Context, u *storage.User, consents []storage.Consent, id *storage.Identity) error
 	RecordEvent(ctx context.Context, e *storage.AuditEvent) error
 	Hit(ctx context.Context, key string, window time.Duration) (int64, error)
 	Now() time.Time
@@ -49,8 +52,9 @@ const (
 	PurposeState       = "upstream"
 	PurposePendingLink = "pending-link"
 	// Modes of start.
-	ModeSignIn = "signin"
-	ModeLink   = "link"
+	ModeSignIn   = "signin"
+	ModeLink     = "link"
+	ModeRegister = "register" // only for a connector that is a Registrar
 )
 
 // DefaultTTL is how long an upstream attempt, and a pending link, stays usable.
@@ -157,8 +161,17 @@ func (p *Part) SignInButtons(authRequestID string) []web.UpstreamLink {
 	return out
 }
 
-// RegisterButtons implements login.Buttons: registration goes through no upstream yet.
-func (p *Part) RegisterButtons(string) []web.UpstreamLink { return nil }
+// RegisterButtons implements login.Buttons: one per configured upstream that can
+// open an account (a Registrar).
+func (p *Part) RegisterButtons(authRequestID string) []web.UpstreamLink {
+	var out []web.UpstreamLink
+	for _, c := range p.connectors {
+		if _, ok := c.(Registrar); ok {
+			out = append(out, web.UpstreamLink{Name: c.Title(), URL: RegisterURL(c.ID(), authRequestID)})
+		}
+	}
+	return out
+}
 
 // attempt is what start remembers for the callback: the payload of the state's row.
 type attempt struct {
@@ -197,7 +210,12 @@ func (p *Part) start(c echo.Context) error {
 	}
 	a := attempt{Connector: conn.ID(), Mode: mode}
 	switch mode {
-	case ModeSignIn:
+	case ModeSignIn, ModeRegister:
+		if _, ok := conn.(Registrar); mode == ModeRegister && !ok {
+			p.refused(c, conn, "registration through a connector that cannot register", nil)
+			return p.pages().Error(c, http.StatusBadRequest, "Неверная ссылка",
+				"Регистрация через "+conn.Title()+" недоступна. Зарегистрируйтесь по телефону или email.", login.PathRegister)
+		}
 		a.AuthRequestID = c.QueryParam("authRequestID")
 		if a.AuthRequestID != "" && (len(a.AuthRequestID) > 64 || p.host.PendingRequest(ctx, a.AuthRequestID) == nil) {
 			p.refused(c, conn, "stale authorization request", nil)
@@ -224,7 +242,9 @@ func (p *Part) start(c echo.Context) error {
 		return p.pages().Error(c, http.StatusTooManyRequests, "Слишком много попыток",
 			"Подождите несколько минут и попробуйте снова.", p.backURL(a))
 	}
-	state, nonce := storage.NewSecret(), storage.NewSecret()
+	// The state is a random UUID (version 4): ESIA accepts no other form, and it is
+	// as unguessable (122 random bits) as any other connector needs.
+	state, nonce := NewUUID(), storage.NewSecret()
 	a.Nonce, a.Verifier = nonce, newVerifier()
 	dest, err := conn.LoginURL(Start{State: state, Nonce: nonce, Verifier: a.Verifier, RedirectURI: p.callbackURL(conn.ID())})
 	if err != nil {
@@ -304,8 +324,11 @@ func (p *Part) callback(c echo.Context) error {
 			conn.Title()+" не подтвердил вход. Попробуйте снова или войдите другим способом.", back)
 	}
 	id.Connector = conn.ID()
-	if a.Mode == ModeLink {
+	switch a.Mode {
+	case ModeLink:
 		return p.link(c, conn, a, id)
+	case ModeRegister:
+		return p.register(c, conn, a, id)
 	}
 	return p.signIn(c, conn, a, id)
 }
@@ -330,50 +353,77 @@ func (p *Part) signIn(c echo.Context, conn Connector, a attempt, id Identity) er
 			Detail: "blocked " + conn.ID()})
 		return p.pages().Error(c, http.StatusForbidden, "Учетная запись заблокирована", "Обратитесь в службу поддержки.", "")
 	}
-	if err := p.store.TouchIdentity(ctx, linked.ID); err != nil {
-		return p.pages().Internal(c, "touch identity", err)
+	// Fresh data on every sign-in: a product reading the verified claims gets what the
+	// upstream says today, not what it said when the identity was linked.
+	claims, err := encodeClaims(id.Claims)
+	if err != nil {
+		return p.pages().Internal(c, "encode claims", err)
+	}
+	if err := p.store.RefreshIdentity(ctx, linked.ID, id.DisplayName, claims); err != nil {
+		return p.pages().Internal(c, "refresh identity", err)
 	}
 	return p.host.FinishSignIn(c, u, session.Proof{AMR: []string{"fed"}, ACR: provider.ACR, IDP: conn.ID()}, a.AuthRequestID, "")
 }
 
 // offerLink explains that the identity is linked to no account and keeps it, for the
-// person to sign in another way and link it in the same step.
+// person to sign in another way and link it in the same step — or, through a
+// connector that can open accounts, to register with it.
 func (p *Part) offerLink(c echo.Context, conn Connector, a attempt, id Identity) error {
-	ctx := c.Request().Context()
-	binding := p.bind(c) // the attempt's cookie, renewed: the pending link lives as long
-	payload, err := json.Marshal(pendingLink{Connector: conn.ID(), Subject: id.Subject, DisplayName: id.DisplayName,
-		Claims: id.Claims, Binding: storage.HashSecret(binding)})
+	flowID, err := p.keepPending(c, conn, a, id)
 	if err != nil {
-		return p.pages().Internal(c, "encode pending link", err)
-	}
-	now := p.store.Now()
-	flow := &storage.OneTimeCode{ID: storage.NewSecret(), Purpose: PurposePendingLink, AuthRequestID: a.AuthRequestID,
-		Payload: string(payload), CreatedAt: now, ExpiresAt: now.Add(p.ttl)}
-	if err := p.store.CreateCode(ctx, flow); err != nil {
 		return p.pages().Internal(c, "create pending link", err)
 	}
-	slog.InfoContext(ctx, "upstream identity not linked: offered to link after sign-in", "connector", conn.ID())
-	q := url.Values{"link": {flow.ID}}
-	plain := url.Values{}
-	if a.AuthRequestID != "" {
-		q.Set("authRequestID", a.AuthRequestID)
-		plain.Set("authRequestID", a.AuthRequestID)
-	}
-	without := login.PathLogin
-	if len(plain) > 0 {
-		without += "?" + plain.Encode()
-	}
+	slog.InfoContext(c.Request().Context(), "upstream identity not linked: offered to link after sign-in", "connector", conn.ID())
 	t := conn.Title()
+	links := []web.Link{
+		{Text: "Войти и привязать " + t, URL: pendingLoginURL(flowID, a.AuthRequestID), Primary: true},
+		{Text: "Войти без привязки", URL: plainLoginURL(a.AuthRequestID)},
+	}
+	if _, ok := conn.(Registrar); ok {
+		links = append(links, web.Link{Text: "Зарегистрироваться через " + t, URL: RegisterURL(conn.ID(), a.AuthRequestID)})
+	}
 	return p.pages().Render(c, http.StatusOK, "notice", web.NoticeData{
 		Layout:  web.Layout{Title: "Аккаунт " + t + " не привязан", CSRFToken: page.CSRF(c)},
 		Heading: "Этот аккаунт " + t + " не привязан к Личному кабинету",
 		Message: "Войдите другим способом — по паролю или по коду, — и мы сразу привяжем этот аккаунт " + t +
 			": в следующий раз можно будет входить через " + t + ".",
-		Links: []web.Link{
-			{Text: "Войти и привязать " + t, URL: login.PathLogin + "?" + q.Encode(), Primary: true},
-			{Text: "Войти без привязки", URL: without},
-		},
+		Links: links,
 	})
+}
+
+// keepPending keeps a verified identity in a "pending-link" row bound to this browser
+// and returns the row's id, for the sign-in page to link it to the account that signs in.
+func (p *Part) keepPending(c echo.Context, conn Connector, a attempt, id Identity) (string, error) {
+	binding := p.bind(c) // the attempt's cookie, renewed: the pending link lives as long
+	payload, err := json.Marshal(pendingLink{Connector: conn.ID(), Subject: id.Subject, DisplayName: id.DisplayName,
+		Claims: id.Claims, Binding: storage.HashSecret(binding)})
+	if err != nil {
+		return "", fmt.Errorf("encode pending link: %w", err)
+	}
+	now := p.store.Now()
+	flow := &storage.OneTimeCode{ID: storage.NewSecret(), Purpose: PurposePendingLink, AuthRequestID: a.AuthRequestID,
+		Payload: string(payload), CreatedAt: now, ExpiresAt: now.Add(p.ttl)}
+	if err := p.store.CreateCode(c.Request().Context(), flow); err != nil {
+		return "", err
+	}
+	return flow.ID, nil
+}
+
+// pendingLoginURL is the sign-in page that links pending link flowID after the sign-in.
+func pendingLoginURL(flowID, authRequestID string) string {
+	q := url.Values{"link": {flowID}}
+	if authRequestID != "" {
+		q.Set("authRequestID", authRequestID)
+	}
+	return login.PathLogin + "?" + q.Encode()
+}
+
+// plainLoginURL is the sign-in page for authRequestID (may be empty).
+func plainLoginURL(authRequestID string) string {
+	if authRequestID == "" {
+		return login.PathLogin
+	}
+	return login.PathLogin + "?" + url.Values{"authRequestID": {authRequestID}}.Encode()
 }
 
 // link links the identity to the account of the live session that started it.
@@ -409,15 +459,11 @@ func linkedElsewhere(conn Connector) string {
 // of another account is errLinkedElsewhere.
 func (p *Part) linkIdentity(c echo.Context, conn Connector, u *storage.User, id Identity) error {
 	ctx := c.Request().Context()
-	claims := ""
-	if len(id.Claims) > 0 {
-		b, err := json.Marshal(id.Claims)
-		if err != nil {
-			return fmt.Errorf("encode claims: %w", err)
-		}
-		claims = string(b)
+	claims, err := encodeClaims(id.Claims)
+	if err != nil {
+		return err
 	}
-	err := p.store.LinkIdentity(ctx, &storage.Identity{UserID: u.ID, Connector: conn.ID(), Subject: id.Subject,
+	err = p.store.LinkIdentity(ctx, &storage.Identity{UserID: u.ID, Connector: conn.ID(), Subject: id.Subject,
 		DisplayName: id.DisplayName, Claims: claims})
 	if storage.IsConflict(err) {
 		have, lerr := p.store.IdentityBySubject(ctx, conn.ID(), id.Subject)

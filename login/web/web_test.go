@@ -473,7 +473,7 @@ func TestRenderErrors(t *testing.T) {
 
 func TestPagesList(t *testing.T) {
 	got := strings.Join(newRenderer(t).Pages(), ",")
-	if got != "account,account-history,account-methods,account-password,account-services,account-sessions,confirm,contact,error,login,logout,newpassword,notice,reauth,register" {
+	if got != "account,account-history,account-methods,account-password,account-services,account-sessions,certificate,certificate-register,confirm,contact,error,login,logout,newpassword,notice,reauth,register" {
 		t.Errorf("Pages() = %s", got)
 	}
 }

@@ -57,6 +57,8 @@ func Run(t *testing.T, newStore func(t *testing.T) *storage.Store) {
 		{"cleanup", cleanupTests()},
 		{"events", eventTests()},
 		{"account", accountTests()},
+		{"certificates", certificateTests()},
+		{"identities", identityTests()},
 	}
 	open := make(chan struct{}, maxStores)
 	for _, area := range areas {

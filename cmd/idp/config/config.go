@@ -33,6 +33,11 @@ type Config struct {
 	// Upstreams are the OpenID Connect upstream sign-ins the environment switches on
 	// (IDP_TELEGRAM_*), by connector id.
 	Upstreams []Upstream
+	// ESIA is Gosuslugi sign-in (IDP_ESIA_*), or nil when IDP_ESIA_URL is unset.
+	ESIA *ESIA
+	// Certificate is e-signature certificate sign-in (IDP_CERT_*), or nil when
+	// IDP_CERT_ROOTS is unset.
+	Certificate *Certificate
 }
 
 // Upstream is an OpenID Connect upstream sign-in (login/upstream/oidc).
@@ -111,6 +116,10 @@ func Load(env Lookup) (*Config, error) {
 	}
 	ups, upProblems := loadUpstreams(get)
 	c.Upstreams, problems = ups, append(problems, upProblems...)
+	esiaCfg, esiaProblems := loadESIA(get)
+	c.ESIA, problems = esiaCfg, append(problems, esiaProblems...)
+	certCfg, certProblems := loadCertificate(get)
+	c.Certificate, problems = certCfg, append(problems, certProblems...)
 	if len(problems) > 0 {
 		return nil, errors.Join(problems...)
 	}

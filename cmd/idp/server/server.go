@@ -23,11 +23,13 @@ import (
 	"github.com/astral/idp/cmd/idp/config"
 	"github.com/astral/idp/login"
 	"github.com/astral/idp/login/account"
+	"github.com/astral/idp/login/certificate"
 	"github.com/astral/idp/login/notify"
 	"github.com/astral/idp/login/otp"
 	"github.com/astral/idp/login/password"
 	"github.com/astral/idp/login/session"
 	"github.com/astral/idp/login/upstream"
+	"github.com/astral/idp/login/upstream/esia"
 	"github.com/astral/idp/login/upstream/oidc"
 	"github.com/astral/idp/login/web"
 	"github.com/astral/idp/provider"
@@ -140,7 +142,17 @@ func assemble(ctx context.Context, cfg *config.Config, opts Options, store *stor
 		return nil, err
 	}
 	codes := otp.New(store, sender, provider.DeriveKey(cfg.MasterKey, "one-time-codes"), opts.CodePolicy)
-	links := make([]account.LinkOption, 0, len(upstreams.Connectors()))
+	certs, err := newCertificate(cfg, store, codes, secure)
+	if err != nil {
+		return nil, err
+	}
+	links := make([]account.LinkOption, 0, len(upstreams.Connectors())+1)
+	parts := []login.Part{upstreams}
+	if certs != nil {
+		// First, as the seeds order the buttons: Сертификат · госуслуги · Telegram.
+		links = append(links, account.LinkOption{ID: storage.ConnectorCertificate, Title: certificate.Title, URL: certificate.LinkURL, Many: true})
+		parts = []login.Part{certs, upstreams}
+	}
 	for _, c := range upstreams.Connectors() {
 		links = append(links, account.LinkOption{ID: c.ID(), Title: c.Title()})
 	}
@@ -154,16 +166,25 @@ func assemble(ctx context.Context, cfg *config.Config, opts Options, store *stor
 		Sessions:   session.NewManager(store, opts.SessionPolicy, secure),
 		Events:     store, Metrics: m, Renderer: renderer, Secure: secure,
 		OnLogout: s.logouts.Kick,
-		Parts:    []login.Part{upstreams, cabinet},
+		Parts:    append(parts, cabinet),
 	})
 	s.echo = s.routes(app, secure)
 	return s, nil
 }
 
-// newUpstreams builds upstream sign-in with the OpenID Connect upstreams the
-// configuration switched on (Telegram).
+// newUpstreams builds upstream sign-in with the upstreams the configuration switched
+// on: Gosuslugi first (its button comes before Telegram's), then the OpenID Connect
+// ones (Telegram).
 func newUpstreams(cfg *config.Config, store *storage.Store, secure bool) (*upstream.Part, error) {
-	conns := make([]upstream.Connector, 0, len(cfg.Upstreams))
+	conns := make([]upstream.Connector, 0, len(cfg.Upstreams)+1)
+	if e := cfg.ESIA; e != nil {
+		c, err := esia.New(esia.Config{URL: e.URL, ClientID: e.ClientID, Signer: e.Signer,
+			Certificate: e.Certificate, TokenCertificate: e.TokenCert})
+		if err != nil {
+			return nil, err
+		}
+		conns = append(conns, c)
+	}
 	for _, u := range cfg.Upstreams {
 		c, err := oidc.New(oidc.Config{ID: u.ID, Title: u.Title, Issuer: u.Issuer, ClientID: u.ClientID,
 			ClientSecret: u.ClientSecret, Scopes: u.Scopes})
@@ -246,7 +267,7 @@ func (s *Server) routes(app *login.App, secure bool) *echo.Echo {
 		},
 	}))
 	e.Use(middleware.BodyLimit("64K"))
-	e.Use(securityHeaders(secure))
+	e.Use(securityHeaders(secure, contentSecurityPolicyFor(s.cfg)))
 
 	op := s.Provider.Handler()
 	withSession := func(c echo.Context) error {
@@ -298,11 +319,11 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-func securityHeaders(secure bool) echo.MiddlewareFunc {
+func securityHeaders(secure bool, csp string) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			h := c.Response().Header()
-			h.Set("Content-Security-Policy", contentSecurityPolicy)
+			h.Set("Content-Security-Policy", csp)
 			h.Set("X-Content-Type-Options", "nosniff")
 			h.Set("X-Frame-Options", "DENY")
 			// Codes travel in URLs; no Referer may carry one to another site.
