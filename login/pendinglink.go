@@ -16,9 +16,11 @@ import (
 // flow as the `link` value (URL or form) and, once the person has signed in with a
 // password or a code, link the identity to that account before they continue.
 type PendingLinks interface {
-	// PendingLink names what the flow would link ("Telegram"); ok is false when the
-	// flow is gone, used up, or was started in another browser.
-	PendingLink(c echo.Context, flowID string) (title string, ok bool)
+	// PendingLink names what the flow would link, for the sentence "Войдите, и
+	// {what} будет привязан к Личному кабинету": "аккаунт Telegram", "сертификат
+	// Иванов Иван Иванович". ok is false when the flow is gone, used up, or was
+	// started in another browser.
+	PendingLink(c echo.Context, flowID string) (what string, ok bool)
 	// LinkPending uses the flow up, links its identity to u and records it.
 	LinkPending(c echo.Context, flowID string, u *storage.User) error
 }

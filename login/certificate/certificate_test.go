@@ -584,7 +584,7 @@ func TestRenewed(t *testing.T) {
 		t.Error("another browser sees the pending link")
 	}
 	title, ok := e.part.PendingLink(ctx(b), flow)
-	if !ok || title != "Сертификат" {
+	if !ok || title != "сертификат Иванов Иван Иванович" {
 		t.Fatalf("PendingLink: %q %v", title, ok)
 	}
 	// The person signs in with the password (the sign-in page calls LinkPending).

@@ -544,10 +544,11 @@ func (p *Part) PendingLink(c echo.Context, flowID string) (string, bool) {
 	if err != nil || row.Purpose != PurposePendingLink {
 		return "", false
 	}
-	if _, err := p.kept(c, row); err != nil {
+	cert, err := p.kept(c, row)
+	if err != nil {
 		return "", false
 	}
-	return Title, true
+	return "сертификат " + cert.Subject.Owner(), true
 }
 
 // LinkPending implements login.PendingLinks.

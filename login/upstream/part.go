@@ -496,7 +496,7 @@ func (p *Part) PendingLink(c echo.Context, flowID string) (string, bool) {
 	if conn == nil {
 		return "", false
 	}
-	return conn.Title(), true
+	return "аккаунт " + conn.Title(), true
 }
 
 // LinkPending implements login.PendingLinks.

@@ -136,6 +136,9 @@ func TestCertificateRenewed(t *testing.T) {
 		t.Fatalf("the renewed certificate was linked to %q before any sign-in", got)
 	}
 	login := b.get(offer.href(t, "Войти и привязать сертификат"))
+	if !strings.Contains(login.body, "Войдите, и сертификат Иванов Иван Иванович будет привязан к Личному кабинету.") {
+		t.Errorf("the sign-in page does not say which certificate it will link:\n%s", login.body)
+	}
 	claims := rp.tokens(t, b.signInWithPassword(login, e.phone, e.password))
 	if claims.Subject != e.userID || claims.AMR[0] != "pwd" {
 		t.Errorf("after the password: %+v", claims)
