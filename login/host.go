@@ -34,6 +34,10 @@ type Host interface {
 	FinishSignIn(c echo.Context, u *storage.User, proof session.Proof, authRequestID, next string) error
 	// Kick delivers queued back-channel logouts soon (after sessions were ended).
 	Kick()
+	// SignInButtons and RegisterButtons are every part's buttons (login.Buttons), for
+	// a part's page that offers the other ways in.
+	SignInButtons(authRequestID string) []web.UpstreamLink
+	RegisterButtons(authRequestID string) []web.UpstreamLink
 }
 
 // Buttons is a capability of a Part, found by type assertion: the ways in it adds
@@ -43,6 +47,16 @@ type Host interface {
 type Buttons interface {
 	SignInButtons(authRequestID string) []web.UpstreamLink
 	RegisterButtons(authRequestID string) []web.UpstreamLink
+}
+
+// SignInButtons implements Host.
+func (a *App) SignInButtons(authRequestID string) []web.UpstreamLink {
+	return a.signInButtons(authRequestID)
+}
+
+// RegisterButtons implements Host.
+func (a *App) RegisterButtons(authRequestID string) []web.UpstreamLink {
+	return a.registerButtons(authRequestID)
 }
 
 // signInButtons gathers the parts' sign-in buttons, in the parts' order.

@@ -66,6 +66,14 @@ type signedIn struct {
 func (h *host) Pages() *page.Pages         { return h.pages }
 func (h *host) Sessions() *session.Manager { return h.sessions }
 func (h *host) Kick()                      {}
+
+// The login app's buttons: its own part's (filtered out on its page) and another's.
+func (h *host) SignInButtons(id string) []web.UpstreamLink {
+	return []web.UpstreamLink{{Name: certificate.Title, URL: "/certificate"}, {Name: "госуслуги", URL: "/upstream/esia/start?mode=signin"}}
+}
+func (h *host) RegisterButtons(id string) []web.UpstreamLink {
+	return []web.UpstreamLink{{Name: certificate.Title, URL: "/certificate?mode=register"}, {Name: "госуслуги", URL: "/upstream/esia/start?mode=register"}}
+}
 func (h *host) PendingRequest(_ context.Context, id string) *provider.PendingRequest {
 	return h.requests[id]
 }
@@ -308,7 +316,7 @@ func TestPage(t *testing.T) {
 		heading string
 		more    []string
 	}{
-		{"/certificate", "Вход в Личный кабинет", []string{"или авторизуйтесь через", "Email / Тел", `href="/login"`}},
+		{"/certificate", "Вход в Личный кабинет", []string{"или авторизуйтесь через", "Email / Тел", `href="/login"`, "госуслуги", `href="/upstream/esia/start?mode=signin"`}},
 		{"/certificate?authRequestID=req1", "Вход в Астрал.Отчет", []string{`href="/login?authRequestID=req1"`}},
 		{"/certificate?mode=register", "Регистрация", []string{"или зарегистрируйтесь через", `href="/register"`}},
 	}

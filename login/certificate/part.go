@@ -284,17 +284,29 @@ func (p *Part) page(c echo.Context, ch challenge, status int, errText string) er
 		data.Heading = "Регистрация"
 		data.Lead = "Подпишите запрос сертификатом: аккаунт будет создан по данным его владельца."
 		data.UpstreamsTitle = "или зарегистрируйтесь через"
-		data.Upstreams = []web.UpstreamLink{{Name: "Email / Тел", URL: withRequest(login.PathRegister, ch.AuthRequestID)}}
+		data.Upstreams = p.otherWays(withRequest(login.PathRegister, ch.AuthRequestID), p.host.RegisterButtons(ch.AuthRequestID))
 	default:
 		data.Heading = "Вход в Личный кабинет"
 		if req := p.host.PendingRequest(ctx, ch.AuthRequestID); req != nil && req.ClientName != "" {
 			data.Heading = "Вход в " + req.ClientName
 		}
 		data.UpstreamsTitle = "или авторизуйтесь через"
-		data.Upstreams = []web.UpstreamLink{{Name: "Email / Тел", URL: withRequest(login.PathLogin, ch.AuthRequestID)}}
+		data.Upstreams = p.otherWays(withRequest(login.PathLogin, ch.AuthRequestID), p.host.SignInButtons(ch.AuthRequestID))
 	}
 	data.Title = data.Heading
 	return p.pages().Render(c, status, "certificate", data)
+}
+
+// otherWays are the page's "или … через" buttons, as the seeds show them: "Email / Тел"
+// back to the password form, then every other part's (госуслуги, Telegram) but ours.
+func (p *Part) otherWays(form string, buttons []web.UpstreamLink) []web.UpstreamLink {
+	out := []web.UpstreamLink{{Name: "Email / Тел", URL: form}}
+	for _, b := range buttons {
+		if b.Name != Title {
+			out = append(out, b)
+		}
+	}
+	return out
 }
 
 // submit: POST /certificate with challenge=…&signature=…
