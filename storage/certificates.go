@@ -94,17 +94,8 @@ func (s *Store) CreateUserWithCertificate(ctx context.Context, u *User, consents
 	id.UserID = u.ID
 	s.prepareCertificateLink(id, cert)
 	err := s.tx(ctx, func(tx *gorm.DB) error {
-		if err := tx.Create(u).Error; err != nil {
+		if err := createUserTx(tx, u, consents); err != nil {
 			return err
-		}
-		for i := range consents {
-			consents[i].UserID = u.ID
-			consents[i].UserAgent = truncate(consents[i].UserAgent, 512)
-		}
-		if len(consents) > 0 {
-			if err := tx.Create(&consents).Error; err != nil {
-				return err
-			}
 		}
 		return createCertificateLink(tx, id, cert)
 	})

@@ -180,20 +180,24 @@ func (s *Store) CreateUserWithConsents(ctx context.Context, u *User, consents []
 	if u.ID == "" {
 		u.ID = NewID()
 	}
-	err := s.tx(ctx, func(tx *gorm.DB) error {
-		if err := tx.Create(u).Error; err != nil {
-			return err
-		}
-		for i := range consents {
-			consents[i].UserID = u.ID
-			consents[i].UserAgent = truncate(consents[i].UserAgent, 512)
-		}
-		if len(consents) > 0 {
-			return tx.Create(&consents).Error
-		}
-		return nil
-	})
+	err := s.tx(ctx, func(tx *gorm.DB) error { return createUserTx(tx, u, consents) })
 	return mapErr(err, "create user")
+}
+
+// createUserTx writes an account and its consents in tx; every registration (by
+// code, certificate or upstream) opens an account through it.
+func createUserTx(tx *gorm.DB, u *User, consents []Consent) error {
+	if err := tx.Create(u).Error; err != nil {
+		return err
+	}
+	for i := range consents {
+		consents[i].UserID = u.ID
+		consents[i].UserAgent = truncate(consents[i].UserAgent, 512)
+	}
+	if len(consents) > 0 {
+		return tx.Create(&consents).Error
+	}
+	return nil
 }
 
 // ConsumeCode uses up a live flow of purpose once, without a code: for a permission

@@ -102,17 +102,8 @@ func (s *Store) CreateUserWithIdentity(ctx context.Context, u *User, consents []
 	id.UserID = u.ID
 	id.DisplayName = truncate(id.DisplayName, 255)
 	err := s.tx(ctx, func(tx *gorm.DB) error {
-		if err := tx.Create(u).Error; err != nil {
+		if err := createUserTx(tx, u, consents); err != nil {
 			return err
-		}
-		for i := range consents {
-			consents[i].UserID = u.ID
-			consents[i].UserAgent = truncate(consents[i].UserAgent, 512)
-		}
-		if len(consents) > 0 {
-			if err := tx.Create(&consents).Error; err != nil {
-				return err
-			}
 		}
 		return tx.Create(id).Error
 	})
