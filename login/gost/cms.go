@@ -19,13 +19,13 @@ import (
 )
 
 const (
-	maxSigners    = 4  // SignerInfos in one SignedData
+	maxSigners    = 4  // SignerInfos read from one SignedData (one is verified)
 	maxAttributes = 32 // signed attributes in one SignerInfo
 )
 
 // SignedData is what a verified detached signature tells.
 type SignedData struct {
-	// Signer made the (first) signature. Its chain is not checked here:
+	// Signer made the signature. Its chain is not checked here:
 	// pass it to Verifier.Verify with Certificates as intermediates.
 	Signer *Certificate
 	// Certificates are all the certificates the SignedData carries.
@@ -62,11 +62,20 @@ func digestFor(oid asn1.ObjectIdentifier) (func([]byte) []byte, bool) {
 	return nil, false
 }
 
-// VerifyDetached checks a detached CMS SignedData (DER) over content: every
+// VerifyDetached checks a detached CMS SignedData over content: the one
 // SignerInfo's signature with its certificate from the SignedData — over the
-// signed attributes, whose messageDigest must be the content's digest, or
-// over the content itself when there are none. GOST R 34.10-2012 256/512
-// with Streebog, RSA and ECDSA with SHA-2 are accepted.
+// signed attributes, whose contentType must be id-data and whose
+// messageDigest must be the content's digest, or over the content itself
+// when there are none. GOST R 34.10-2012 256/512 with Streebog of the key's
+// size, RSA and ECDSA with SHA-2 are accepted. The signer may be named by
+// issuer and serial number or by subject key identifier; its certificate
+// must be among the SignedData's certificates.
+//
+// The input may be DER or BER (indefinite lengths, chunked content, as
+// CryptoPro CSP writes it): it is brought to DER first.
+//
+// Exactly one SignerInfo is accepted: a sign-in names one person, and a
+// SignedData with co-signers would leave open whose identity it proves.
 //
 // It does not check the certificates' chain, dates or revocation: pass
 // SignedData.Signer to Verifier.Verify for that.
@@ -77,27 +86,31 @@ func VerifyDetached(cmsDER, content []byte) (*SignedData, error) {
 	if len(cmsDER) > MaxInputSize {
 		return nil, fmt.Errorf("CMS of %d bytes: %w", len(cmsDER), ErrTooLarge)
 	}
-	sd, signers, eContent, err := parseSignedData(cmsDER)
+	der, err := berToDER(cmsDER)
+	if err != nil {
+		return nil, fmt.Errorf("CMS: %w", err)
+	}
+	sd, signers, eContent, err := parseSignedData(der)
 	if err != nil {
 		return nil, err
+	}
+	if len(signers) != 1 {
+		return nil, fmt.Errorf("CMS with %d signers, one expected: %w", len(signers), ErrUnsupported)
 	}
 	if eContent != nil && !bytes.Equal(eContent, content) {
 		return nil, fmt.Errorf("CMS carries other content than the one given: %w", ErrDigestMismatch)
 	}
-	for i, si := range signers {
-		cert := findSigner(sd.Certificates, si)
-		if cert == nil {
-			return nil, fmt.Errorf("CMS signer %d: its certificate is not included: %w", i, ErrMalformed)
-		}
-		signingTime, err := verifySignerInfo(si, cert, content)
-		if err != nil {
-			return nil, fmt.Errorf("CMS signer %q: %w", cert.Subject.Owner(), err)
-		}
-		if i == 0 {
-			sd.Signer = cert
-			sd.SigningTime = signingTime
-		}
+	si := signers[0]
+	cert := findSigner(sd.Certificates, si)
+	if cert == nil {
+		return nil, fmt.Errorf("CMS signer's certificate is not included: %w", ErrMalformed)
 	}
+	signingTime, err := verifySignerInfo(si, cert, content)
+	if err != nil {
+		return nil, fmt.Errorf("CMS signer %q: %w", cert.Subject.Owner(), err)
+	}
+	sd.Signer = cert
+	sd.SigningTime = signingTime
 	return sd, nil
 }
 
@@ -143,6 +156,11 @@ func parseSignedData(der []byte) (*SignedData, []signerInfo, []byte, error) {
 	}
 	if !encap.Empty() {
 		return nil, nil, nil, malformed("EncapsulatedContentInfo")
+	}
+	// RFC 5652 §5.3: with signed attributes, the contentType attribute must
+	// equal eContentType; we sign in with plain data only.
+	if !eType.Equal(oidData) {
+		return nil, nil, nil, fmt.Errorf("CMS encapsulated content type %s is not data: %w", eType, ErrUnsupported)
 	}
 	out := &SignedData{}
 	if sd.PeekASN1Tag(cbasn1.Tag(0).Constructed().ContextSpecific()) {
@@ -268,12 +286,18 @@ func checkAlgorithms(si signerInfo, key *PublicKey) error {
 		ok = d.Equal(oidStreebog256) && (s.Equal(oidGOST256Key) || s.Equal(oidGOST256Sig))
 	case AlgGOST512:
 		ok = d.Equal(oidStreebog512) && (s.Equal(oidGOST512Key) || s.Equal(oidGOST512Sig))
-	case AlgRSA:
-		ok = (d.Equal(oidSHA256) || d.Equal(oidSHA384) || d.Equal(oidSHA512)) &&
-			(s.Equal(oidRSA) || s.Equal(oidSHA256RSA) || s.Equal(oidSHA384RSA) || s.Equal(oidSHA512RSA))
-	case AlgECDSA:
-		ok = (d.Equal(oidSHA256) || d.Equal(oidSHA384) || d.Equal(oidSHA512)) &&
-			(s.Equal(oidECPublicKey) || s.Equal(oidECDSASHA256) || s.Equal(oidECDSASHA384) || s.Equal(oidECDSASHA512))
+	case AlgRSA, AlgECDSA:
+		// The bare key OID (rsaEncryption, id-ecPublicKey) leaves the hash
+		// to digestAlgorithm; a combined OID must name the same hash.
+		bare, withHash := oidRSA, []asn1.ObjectIdentifier{oidSHA256RSA, oidSHA384RSA, oidSHA512RSA}
+		if key.alg == AlgECDSA {
+			bare, withHash = oidECPublicKey, []asn1.ObjectIdentifier{oidECDSASHA256, oidECDSASHA384, oidECDSASHA512}
+		}
+		for i, h := range []asn1.ObjectIdentifier{oidSHA256, oidSHA384, oidSHA512} {
+			if d.Equal(h) && (s.Equal(bare) || s.Equal(withHash[i])) {
+				ok = true
+			}
+		}
 	}
 	if !ok {
 		return fmt.Errorf("digest %s with signature %s for a %s key: %w", d, s, key.alg, ErrUnsupported)
@@ -306,10 +330,14 @@ func verifySignerInfo(si signerInfo, cert *Certificate, content []byte) (time.Ti
 	if err := cert.PublicKey.VerifyDigest(hash(tbs), si.signature); err != nil {
 		return time.Time{}, err
 	}
+	// RFC 5652 §5.3: signed attributes must hold contentType and messageDigest.
 	if attrs.messageDigest == nil {
 		return time.Time{}, fmt.Errorf("signed attributes without messageDigest: %w", ErrMalformed)
 	}
-	if attrs.contentType != nil && !attrs.contentType.Equal(oidData) {
+	if attrs.contentType == nil {
+		return time.Time{}, fmt.Errorf("signed attributes without contentType: %w", ErrMalformed)
+	}
+	if !attrs.contentType.Equal(oidData) {
 		return time.Time{}, fmt.Errorf("signed content type %s: %w", attrs.contentType, ErrUnsupported)
 	}
 	if !bytes.Equal(attrs.messageDigest, contentDigest) {
@@ -385,6 +413,18 @@ func parseAttributes(raw []byte) (signedAttributes, error) {
 // identified by issuer and serial number, and cert included. GOST keys use
 // Streebog of their size; RSA and ECDSA use SHA-256.
 func SignDetached(k *PrivateKey, cert *Certificate, content []byte) ([]byte, error) {
+	return signDetached(k, cert, content, signOptions{})
+}
+
+// signOptions vary SignDetached's output, for tests of the verifier; the
+// zero value is SignDetached.
+type signOptions struct {
+	attrs func(digest []byte) ([]byte, error) // the signed attributes as a DER SET OF
+	eType asn1.ObjectIdentifier               // eContentType instead of id-data
+	ski   bool                                // name the signer by subjectKeyIdentifier
+}
+
+func signDetached(k *PrivateKey, cert *Certificate, content []byte, o signOptions) ([]byte, error) {
 	if k == nil || cert == nil {
 		return nil, fmt.Errorf("sign CMS: no key or certificate: %w", ErrMalformed)
 	}
@@ -407,7 +447,14 @@ func SignDetached(k *PrivateKey, cert *Certificate, content []byte) ([]byte, err
 	}
 	hash, _ := digestFor(digestOID)
 
-	attrs, err := signedAttrs(hash(content), time.Now())
+	makeAttrs := o.attrs
+	if makeAttrs == nil {
+		makeAttrs = func(digest []byte) ([]byte, error) { return signedAttrs(digest, time.Now()) }
+	}
+	if o.eType == nil {
+		o.eType = oidData
+	}
+	attrs, err := makeAttrs(hash(content))
 	if err != nil {
 		return nil, err
 	}
@@ -433,15 +480,20 @@ func SignDetached(k *PrivateKey, cert *Certificate, content []byte) ([]byte, err
 			b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
 				b.AddASN1Int64(1)
 				b.AddASN1(cbasn1.SET, func(b *cryptobyte.Builder) { algID(b, digestOID, digestNull) })
-				b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) { b.AddASN1ObjectIdentifier(oidData) })
+				b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) { b.AddASN1ObjectIdentifier(o.eType) })
 				b.AddASN1(cbasn1.Tag(0).Constructed().ContextSpecific(), func(b *cryptobyte.Builder) { b.AddBytes(cert.Raw) })
 				b.AddASN1(cbasn1.SET, func(b *cryptobyte.Builder) {
 					b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
-						b.AddASN1Int64(1)
-						b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
-							b.AddBytes(cert.X509.RawIssuer)
-							b.AddASN1BigInt(cert.X509.SerialNumber)
-						})
+						if o.ski {
+							b.AddASN1Int64(3) // RFC 5652 §5.3: version 3 with a subjectKeyIdentifier
+							b.AddASN1(cbasn1.Tag(0).ContextSpecific(), func(b *cryptobyte.Builder) { b.AddBytes(cert.X509.SubjectKeyId) })
+						} else {
+							b.AddASN1Int64(1)
+							b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
+								b.AddBytes(cert.X509.RawIssuer)
+								b.AddASN1BigInt(cert.X509.SerialNumber)
+							})
+						}
 						algID(b, digestOID, digestNull)
 						b.AddBytes(attrs)
 						algID(b, sigOID, nullParams)

@@ -8,9 +8,40 @@
 //     `openssl genpkey -engine gost` writes it), Sign and Verify;
 //   - cert.go: X.509 certificates with GOST keys and the Russian subject
 //     attributes (SNILS, INN, OGRN…);
-//   - cms.go: detached CMS SignedData (RFC 5652), verify and sign;
+//   - cms.go, ber.go: detached CMS SignedData (RFC 5652), verify and sign;
+//     BER input (indefinite lengths, chunked content, as CryptoPro CSP and
+//     CryptoAPI streaming write it) is brought to DER first;
 //   - verify.go, crl.go: a certificate chain to the trusted roots, with dates,
-//     basic constraints, key usage and revocation by CRL.
+//     basic constraints, key usage, critical extensions and revocation by CRL.
+//
+// What VerifyDetached accepts: exactly one SignerInfo, named by issuer and
+// serial number or by subject key identifier, whose certificate is in the
+// SignedData; a digest of the key's family and size (Streebog-256 for a
+// 256-bit GOST key, Streebog-512 for a 512-bit one, SHA-2 for RSA/ECDSA);
+// eContentType id-data; signed attributes, when present, with contentType
+// id-data and messageDigest (verified over their DER SET OF encoding).
+//
+// What Verifier.Verify refuses besides dates, constraints and key usage:
+//
+//   - a critical extension it does not process (ErrCriticalExtension, RFC
+//     5280 §4.2). Handled: key usage, basic constraints, certificate
+//     policies, key identifiers, subject alt name, CRL distribution points,
+//     subjectSignTool and issuerSignTools (1.2.643.100.111/112, descriptive),
+//     and extended key usage (critical: it must allow client
+//     authentication, e-mail protection or any purpose). Not handled, so
+//     refused when critical: name constraints, policy constraints and
+//     mappings, inhibitAnyPolicy, and anything unknown. The trust anchor is
+//     exempt;
+//   - revocation: a CRL counts only when signed by the issuer (name and key),
+//     complete (no delta CRL indicator, no issuingDistributionPoint of
+//     partial scope, no critical extension or entry extension we do not
+//     process) and current (thisUpdate reached, within 5 minutes of clock
+//     skew; nextUpdate not passed). A stale CRL sends us to the distribution
+//     points; if none yields a current CRL, the status is unknown
+//     (ErrRevocationUnknown). Only a certificate without distribution points
+//     is checked against a stale folder CRL, with a warning, or passes
+//     without one, with a warning. A listed serial is revoked whatever its
+//     revocation date: we verify at sign-in, not as of the signing time.
 //
 // The curve arithmetic and the hash come from github.com/ddulesov/gogost
 // (GPL-3). Everything between bytes and those primitives is written here by

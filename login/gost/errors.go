@@ -25,9 +25,14 @@ var (
 	ErrNotCA = errors.New("gost: issuer is not a CA")
 	// ErrKeyUsage: the leaf's key usage does not allow digital signatures.
 	ErrKeyUsage = errors.New("gost: key usage does not allow signing")
+	// ErrCriticalExtension: a certificate in the chain has an extension marked
+	// critical that this package does not process (RFC 5280 §4.2).
+	ErrCriticalExtension = errors.New("gost: certificate has an unknown critical extension")
 	// ErrRevoked: a certificate in the chain is on its issuer's CRL.
 	ErrRevoked = errors.New("gost: certificate revoked")
-	// ErrRevocationUnknown: the revocation status could not be learned (CRL fetch failed).
+	// ErrRevocationUnknown: the revocation status could not be learned: the
+	// CRL could not be fetched, or what was fetched is stale, not yet valid or
+	// not a complete CRL for the certificate.
 	ErrRevocationUnknown = errors.New("gost: revocation status unknown")
 )
 
@@ -44,6 +49,7 @@ var explanations = []struct {
 	{ErrUntrusted, "Сертификат выдан удостоверяющим центром, которому мы не доверяем."},
 	{ErrNotCA, "Сертификат выдан организацией, которая не является удостоверяющим центром."},
 	{ErrKeyUsage, "Сертификат не предназначен для электронной подписи."},
+	{ErrCriticalExtension, "Сертификат содержит критическое расширение, которое мы не умеем проверять."},
 	{ErrDigestMismatch, "Подпись сделана для других данных."},
 	{ErrBadSignature, "Подпись не соответствует данным."},
 	{ErrTooLarge, "Подпись или сертификат слишком большого размера."},

@@ -1,6 +1,10 @@
 package gost_test
 
 import (
+	"bytes"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
 	"encoding/base64"
 	"encoding/pem"
 	"testing"
@@ -39,11 +43,49 @@ func FuzzVerifyDetached(f *testing.F) {
 		f.Add(der)
 	}
 	f.Add([]byte{0x30, 0x03, 0x06, 0x01, 0x00})
+	f.Add(gosttest.File(f, "ivanov-ber.p7s"))
 	f.Fuzz(func(t *testing.T, der []byte) {
 		sd, err := gost.VerifyDetached(der, content)
 		if err == nil && sd.Signer == nil {
 			t.Fatal("verified without a signer")
 		}
+	})
+}
+
+// FuzzBERToDER: the converter never panics, never grows its input, and its
+// output is DER it leaves alone.
+func FuzzBERToDER(f *testing.F) {
+	f.Add(gosttest.File(f, "ivanov-ber.p7s"))
+	f.Add(gosttest.Load(f, "petrov").Cert.Raw)
+	f.Add([]byte{0x24, 0x80, 0x04, 0x01, 0xaa, 0x24, 0x03, 0x04, 0x01, 0xbb, 0x00, 0x00})
+	f.Add([]byte{0xbf, 0x81, 0x00, 0x80, 0x05, 0x00, 0x00, 0x00})
+	f.Fuzz(func(t *testing.T, ber []byte) {
+		der, err := gost.BERToDER(ber)
+		if err != nil {
+			return
+		}
+		if len(der) > len(ber) {
+			t.Fatalf("%d bytes grew to %d", len(ber), len(der))
+		}
+		again, err := gost.BERToDER(der)
+		if err != nil || !bytes.Equal(again, der) {
+			t.Fatalf("not a fixed point: %x -> %x, %v", der, again, err)
+		}
+	})
+}
+
+// FuzzParseCRL: CRLs come from distribution points on the network.
+func FuzzParseCRL(f *testing.F) {
+	block, _ := pem.Decode(gosttest.File(f, "root.crl"))
+	f.Add(block.Bytes)
+	root := newTestRoot(f)
+	for _, idp := range [][]byte{{0x30, 0x03, 0x81, 0x01, 0xff}, {0x30, 0x04, 0x83, 0x02, 0x06, 0x40}, {0x30, 0x03, 0x84, 0x01, 0xff}} {
+		f.Add(root.crl(func(l *x509.RevocationList) {
+			l.ExtraExtensions = []pkix.Extension{ext(asn1.ObjectIdentifier{2, 5, 29, 28}, true, idp)}
+		}))
+	}
+	f.Fuzz(func(t *testing.T, der []byte) {
+		_, _ = gost.ParseCRL(der)
 	})
 }
 

@@ -26,7 +26,7 @@ func openssl(t *testing.T, dir string, args ...string) []byte {
 	return stdout.Bytes()
 }
 
-func writeFile(t *testing.T, dir, name string, data []byte) string {
+func writeFile(t testing.TB, dir, name string, data []byte) string {
 	t.Helper()
 	p := filepath.Join(dir, name)
 	if err := os.WriteFile(p, data, 0o600); err != nil {

@@ -32,6 +32,16 @@ var (
 	oidMessageDigest = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 9, 4}
 	oidSigningTime   = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 9, 5}
 
+	oidExtKeyUsage = asn1.ObjectIdentifier{2, 5, 29, 37}
+
+	// CRL and CRL entry extensions (RFC 5280 §5.2, §5.3).
+	oidCRLNumber                = asn1.ObjectIdentifier{2, 5, 29, 20}
+	oidReasonCode               = asn1.ObjectIdentifier{2, 5, 29, 21}
+	oidInvalidityDate           = asn1.ObjectIdentifier{2, 5, 29, 24}
+	oidDeltaCRLIndicator        = asn1.ObjectIdentifier{2, 5, 29, 27}
+	oidIssuingDistributionPoint = asn1.ObjectIdentifier{2, 5, 29, 28}
+	oidAuthorityKeyID           = asn1.ObjectIdentifier{2, 5, 29, 35}
+
 	// Russian subject attributes (Приказ ФСБ № 795).
 	oidSNILS  = asn1.ObjectIdentifier{1, 2, 643, 100, 3}
 	oidOGRN   = asn1.ObjectIdentifier{1, 2, 643, 100, 1}

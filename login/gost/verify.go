@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -143,6 +144,13 @@ func (v *Verifier) loadFile(path string) error {
 	} else {
 		v.log.Warn("gost: roots folder: file is neither a certificate nor a CRL, skipped", "file", path, "err", err)
 	}
+	for _, crl := range v.crls {
+		if crl.incomplete != nil && !crl.warned {
+			crl.warned = true
+			v.log.Warn("gost: roots folder: CRL is not a complete CRL and is not used", "file", path,
+				"issuer", crl.list.Issuer.String(), "why", crl.incomplete.Error())
+		}
+	}
 	for _, c := range certs {
 		if isSelfSigned(c) {
 			v.roots = append(v.roots, c)
@@ -164,8 +172,10 @@ func (v *Verifier) Roots() []*Certificate { return append([]*Certificate(nil), v
 // roots folder) to a trusted root, checking each certificate's signature by
 // hand (GOST, RSA, ECDSA), and then the chain: validity dates at Now, CA:true
 // and keyCertSign on every issuer with its path length, digitalSignature on
-// the leaf when it has a key usage extension, and revocation by CRL of every
-// certificate but the root. It returns the chain, leaf first, root last.
+// the leaf when it has a key usage extension, no critical extension we do
+// not process (ErrCriticalExtension; the root, a trust anchor, is exempt),
+// and revocation by CRL of every certificate but the root (see
+// checkRevocation). It returns the chain, leaf first, root last.
 //
 // When several chains are possible the first that passes wins; when none
 // does, the error is the first chain's (ErrExpired, ErrRevoked…), or
@@ -269,6 +279,13 @@ func (v *Verifier) checkChain(ctx context.Context, chain []*Certificate, now tim
 			return fmt.Errorf("certificate %q valid until %s: %w", who, c.NotAfter.Format(time.DateOnly), ErrExpired)
 		}
 		x := c.X509
+		// The trust anchor is the administrator's choice, not path input
+		// (RFC 5280 §6.1.1): its extensions are not checked.
+		if i < len(chain)-1 || len(chain) == 1 {
+			if err := checkCriticalExtensions(c); err != nil {
+				return err
+			}
+		}
 		if i == 0 {
 			if x.KeyUsage != 0 && x.KeyUsage&x509.KeyUsageDigitalSignature == 0 {
 				return fmt.Errorf("certificate %q: %w", who, ErrKeyUsage)
@@ -289,6 +306,48 @@ func (v *Verifier) checkChain(ctx context.Context, chain []*Certificate, now tim
 	for i := 0; i+1 < len(chain); i++ {
 		if err := v.checkRevocation(ctx, chain[i], chain[i+1], now); err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// handledCritical lists the extensions a certificate may mark critical, by
+// OID: the ones this verifier checks, and the ones that restrict nothing we
+// rely on. Russian qualified certificates (Приказ ФСБ № 795) mark key usage
+// and basic constraints critical, sometimes certificate policies; the
+// subjectSignTool and issuerSignTools extensions are normally non-critical
+// but only describe the crypto tools used, so they are accepted either way.
+//
+// Not here, although crypto/x509 parses them, because this verifier does not
+// enforce them: name constraints, policy constraints, policy mappings and
+// inhibitAnyPolicy. A certificate that marks one of them critical is refused.
+var handledCritical = map[string]bool{
+	"2.5.29.15":       true, // keyUsage: checked in checkChain
+	"2.5.29.19":       true, // basicConstraints: checked in checkChain
+	"2.5.29.37":       true, // extKeyUsage: checked below when critical
+	"2.5.29.32":       true, // certificatePolicies: any policy is acceptable to us
+	"2.5.29.14":       true, // subjectKeyIdentifier: chain building
+	"2.5.29.35":       true, // authorityKeyIdentifier: chain building
+	"2.5.29.31":       true, // cRLDistributionPoints: revocation
+	"2.5.29.17":       true, // subjectAltName: a name; we identify by certificate
+	"1.2.643.100.111": true, // subjectSignTool: descriptive
+	"1.2.643.100.112": true, // issuerSignTools: descriptive
+}
+
+// checkCriticalExtensions refuses a certificate with a critical extension
+// we do not handle (RFC 5280 §4.2: it "MUST reject" it), and one whose
+// critical extended key usage leaves out what a sign-in does: client
+// authentication, e-mail protection (the usual pair in Russian qualified
+// certificates) or any purpose.
+func checkCriticalExtensions(c *Certificate) error {
+	for _, e := range c.X509.Extensions {
+		if e.Critical && !handledCritical[e.Id.String()] {
+			return fmt.Errorf("certificate %q: critical extension %s: %w", c.Subject.Owner(), e.Id, ErrCriticalExtension)
+		}
+		if e.Critical && e.Id.Equal(oidExtKeyUsage) && !slices.ContainsFunc(c.X509.ExtKeyUsage, func(u x509.ExtKeyUsage) bool {
+			return u == x509.ExtKeyUsageClientAuth || u == x509.ExtKeyUsageEmailProtection || u == x509.ExtKeyUsageAny
+		}) {
+			return fmt.Errorf("certificate %q: critical extended key usage without client authentication: %w", c.Subject.Owner(), ErrKeyUsage)
 		}
 	}
 	return nil

@@ -224,10 +224,14 @@ distinguished_name = dn
 		t.Fatalf("CDP %v", good.X509.CRLDistributionPoints)
 	}
 	openssl(t, dir, "ca", "-engine", "gost", "-batch", "-config", "ca.cnf", "-cert", rootCert, "-keyfile", rootKey, "-revoke", "bad.pem")
+	// publish makes the CA issue a CRL valid from this until next.
+	publish := func(this, next time.Time) {
+		openssl(t, dir, "ca", "-engine", "gost", "-batch", "-config", "ca.cnf", "-cert", rootCert, "-keyfile", rootKey, "-gencrl",
+			"-crl_lastupdate", this.Format("20060102150405Z"), "-crl_nextupdate", next.Format("20060102150405Z"), "-out", "ca.crl")
+	}
 	start := time.Now().UTC().Truncate(time.Second)
 	next := start.Add(24 * time.Hour)
-	openssl(t, dir, "ca", "-engine", "gost", "-batch", "-config", "ca.cnf", "-cert", rootCert, "-keyfile", rootKey, "-gencrl",
-		"-crl_lastupdate", start.Format("20060102150405Z"), "-crl_nextupdate", next.Format("20060102150405Z"), "-out", "ca.crl")
+	publish(start, next)
 
 	roots := t.TempDir() // the root without its CRL: the distribution point is the only source
 	writeFile(t, roots, "root.pem", root.CertPEM)
@@ -243,19 +247,28 @@ distinguished_name = dn
 		cert     *gost.Certificate
 		at       time.Time
 		fail     bool
+		publish  time.Time // when set, a CRL valid from it for a day is published first
 		want     error
 		wantHits int32
 	}{
-		{"first use fetches", good, start.Add(time.Minute), false, nil, 1},
-		{"revoked from the cache", bad, start.Add(time.Hour), false, gost.ErrRevoked, 1},
-		{"still cached", good, next.Add(-time.Minute), false, nil, 1},
-		{"refetched after nextUpdate", good, next.Add(time.Minute), false, nil, 2},
-		{"fetch fails", good, next.Add(time.Hour), true, gost.ErrRevocationUnknown, 3},
-		{"revoked again after recovery", bad, next.Add(2 * time.Hour), false, gost.ErrRevoked, 4},
+		{"first use fetches", good, start.Add(time.Minute), false, time.Time{}, nil, 1},
+		{"revoked from the cache", bad, start.Add(time.Hour), false, time.Time{}, gost.ErrRevoked, 1},
+		{"still cached", good, next.Add(-time.Minute), false, time.Time{}, nil, 1},
+		// The distribution point still serves the stale CRL: it is not used.
+		{"stale after nextUpdate", good, next.Add(time.Minute), false, time.Time{}, gost.ErrRevocationUnknown, 2},
+		{"stale kept a minute, not refetched", good, next.Add(time.Minute + 30*time.Second), false, time.Time{}, gost.ErrRevocationUnknown, 2},
+		{"fresh CRL published", good, next.Add(3 * time.Minute), false, next.Add(2 * time.Minute), nil, 3},
+		{"fetch fails", good, next.Add(25 * time.Hour), true, time.Time{}, gost.ErrRevocationUnknown, 4},
+		{"revoked again after recovery", bad, next.Add(26 * time.Hour), false, next.Add(26 * time.Hour), gost.ErrRevoked, 5},
+		// A CRL dated in the future is not evidence yet.
+		{"CRL from the future", good, next.Add(50 * time.Hour), false, next.Add(60 * time.Hour), gost.ErrRevocationUnknown, 6},
 	}
 	for _, st := range steps {
 		setClock(st.at)
 		srv.fail.Store(st.fail)
+		if !st.publish.IsZero() {
+			publish(st.publish, st.publish.Add(24*time.Hour))
+		}
 		_, err := v.Verify(ctx, st.cert, nil)
 		if !errors.Is(err, st.want) || (st.want == nil && err != nil) {
 			t.Fatalf("%s: got %v, want %v", st.name, err, st.want)

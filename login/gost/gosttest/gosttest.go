@@ -20,7 +20,7 @@ import (
 	"github.com/astral/idp/login/gost"
 )
 
-//go:embed testdata/*.pem testdata/*.key testdata/*.crl testdata/other-root.pem.untrusted
+//go:embed testdata/*.pem testdata/*.key testdata/*.crl testdata/*.p7s testdata/*.txt testdata/other-root.pem.untrusted
 var fixtures embed.FS
 
 // Identity is a certificate with its private key.
@@ -57,7 +57,10 @@ var Names = []string{
 // and "future", for pinned clocks.
 func Now() time.Time { return time.Date(2027, time.January, 15, 12, 0, 0, 0, time.UTC) }
 
-// File returns a fixture file's bytes, e.g. "root.pem", "root.crl", "other-root.pem.untrusted".
+// File returns a fixture file's bytes, e.g. "root.pem", "root.crl",
+// "other-root.pem.untrusted", or "ivanov-ber.p7s": ivanov's signature in BER
+// with indefinite lengths (openssl cms -sign -stream), carrying
+// "ber-content.txt" as its content.
 func File(t testing.TB, name string) []byte {
 	t.Helper()
 	b, err := fixtures.ReadFile("testdata/" + name)

@@ -142,6 +142,13 @@ $OPENSSL ca $ENG -batch -config "$WORK/root/ca.cnf" -cert root.pem -keyfile root
 $OPENSSL ca $ENG -batch -config "$WORK/root/ca.cnf" -cert root.pem -keyfile root.key -gencrl \
 	-crl_lastupdate 20250101000000Z -crl_nextupdate $END -out root.crl
 
+# A signature in BER with indefinite lengths, as CryptoPro CSP and CryptoAPI
+# streaming write them: -stream makes openssl write indefinite lengths and
+# the content in OCTET STRING chunks (attached: -stream embeds the content).
+printf 'challenge: 7f3e Вход в Астрал.Отчет' >ber-content.txt
+$OPENSSL cms $ENG -sign -binary -stream -md md_gost12_256 -nosmimecap -in ber-content.txt \
+	-signer ivanov.pem -inkey ivanov.key -outform DER -out ivanov-ber.p7s
+
 # The roots folder must not see other-root: keep it out of reach by name.
 mv other-root.pem other-root.pem.untrusted
 rm -f other-root.key
