@@ -56,6 +56,7 @@ type Store interface {
 	RevokeUserClientTokens(ctx context.Context, userID, clientID string) error
 
 	UserIdentities(ctx context.Context, userID string) ([]storage.Identity, error)
+	UserCertificates(ctx context.Context, userID string) ([]storage.Certificate, error)
 	UnlinkIdentity(ctx context.Context, userID, identityID string) error
 
 	RecordEvent(ctx context.Context, e *storage.AuditEvent) error

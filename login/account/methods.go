@@ -8,6 +8,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/astral/idp/login/certificate"
 	"github.com/astral/idp/login/contact"
 	"github.com/astral/idp/login/web"
 	"github.com/astral/idp/storage"
@@ -105,12 +106,24 @@ func (p *Part) methodsPage(c echo.Context, v *visit, status int, failedID, probl
 		}
 		data.Methods = append(data.Methods, m)
 	}
+	certs, err := p.linkedCertificates(c, v.user.ID, ids)
+	if err != nil {
+		return p.internal(c, "list certificates", err)
+	}
 	linked := map[string]bool{}
 	for _, id := range ids {
 		linked[id.Connector] = true
 		m := web.SignInMethod{
 			Icon: iconOf(id.Connector), Title: p.connectorTitle(id.Connector), Detail: id.DisplayName,
 			Status: "Привязан " + p.formatDate(id.CreatedAt), UnlinkAction: pathUnlink, ID: id.ID,
+		}
+		if cert, ok := certs[id.ID]; ok {
+			info := certificate.Describe(&cert, p.store.Now())
+			m.Certificate = &info
+			if info.Expired {
+				// Still listed, so it can be unlinked, but no longer a way in.
+				m.Status, m.Off = "Срок истек", true
+			}
 		}
 		if id.ID == failedID {
 			m.Error = problem
@@ -125,9 +138,36 @@ func (p *Part) methodsPage(c echo.Context, v *visit, status int, failedID, probl
 		if u == "" {
 			u = linkURL(l.ID)
 		}
-		data.Links = append(data.Links, web.UpstreamLink{Name: l.Title, URL: u})
+		name := l.Title
+		if l.ID == storage.ConnectorCertificate {
+			// "Привязать сертификат": a common noun mid-sentence, unlike the names
+			// госуслуги and Telegram (the icon is found by name in any case).
+			name = strings.ToLower(name)
+		}
+		data.Links = append(data.Links, web.UpstreamLink{Name: name, URL: u})
 	}
 	return p.render(c, status, "account-methods", data)
+}
+
+// linkedCertificates are the account's certificate rows by identity id; none are
+// looked up when no identity is a certificate.
+func (p *Part) linkedCertificates(c echo.Context, userID string, ids []storage.Identity) (map[string]storage.Certificate, error) {
+	has := false
+	for _, id := range ids {
+		has = has || id.Connector == storage.ConnectorCertificate
+	}
+	if !has {
+		return nil, nil
+	}
+	rows, err := p.store.UserCertificates(c.Request().Context(), userID)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]storage.Certificate, len(rows))
+	for _, r := range rows {
+		out[r.IdentityID] = r
+	}
+	return out, nil
 }
 
 // submitUnlink unlinks one of the account's identities (a sensitive change).

@@ -229,7 +229,7 @@ func (b *browser) post(u string, form url.Values) answer {
 
 var (
 	challengeIDRe   = regexp.MustCompile(`name="challenge" value="([^"]+)"`)
-	challengeTextRe = regexp.MustCompile(`id="cert-challenge" type="text" value="([^"]+)"`)
+	challengeTextRe = regexp.MustCompile(`id="cert-challenge"[^>]*>([^<]+)</textarea>`)
 )
 
 // page is a certificate page's challenge.

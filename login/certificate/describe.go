@@ -4,10 +4,12 @@ import (
 	"encoding/base64"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/astral/idp/login/gost"
+	"github.com/astral/idp/login/web"
 	"github.com/astral/idp/storage"
 )
 
@@ -101,4 +103,36 @@ func (p *Part) describe(c echo.Context) error {
 		out = append(out, d)
 	}
 	return c.JSON(http.StatusOK, out)
+}
+
+// Describe is a linked certificate as a person reads it (the cabinet's "Способы
+// входа", the registration's contact step): owner, organization with its INN, the
+// owner's SNILS and INN (OGRNIP), issuer and validity at now. The organization's
+// OGRN is left out: its INN already names it, and the lines stay short.
+func Describe(c *storage.Certificate, now time.Time) web.CertificateInfo {
+	info := web.CertificateInfo{Owner: c.Owner, Issuer: c.Issuer, Expired: !c.NotAfter.IsZero() && now.After(c.NotAfter)}
+	if c.Organization != c.Owner {
+		// An entrepreneur's certificate names him twice.
+		info.Organization, info.OrganizationINN = c.Organization, c.INNLE
+	}
+	if !c.NotAfter.IsZero() {
+		info.NotAfter = c.NotAfter.UTC().Format("02.01.2006")
+	}
+	for _, n := range []struct{ label, value string }{
+		{"СНИЛС", formatSNILS(c.SNILS)}, {"ИНН", c.INN}, {"ОГРНИП", c.OGRNIP},
+	} {
+		if n.value != "" {
+			info.IDs = append(info.IDs, n.label+"\u00a0"+n.value) // the label never wraps away from its number
+		}
+	}
+	return info
+}
+
+// formatSNILS writes the 11 digits of a SNILS as people know it: 112-233-445 95.
+// Anything else is shown as the certificate has it.
+func formatSNILS(s string) string {
+	if len(s) != 11 || strings.Trim(s, "0123456789") != "" {
+		return s
+	}
+	return s[0:3] + "-" + s[3:6] + "-" + s[6:9] + "\u00a0" + s[9:11]
 }

@@ -275,6 +275,10 @@ func (p *Part) page(c echo.Context, ch challenge, status int, errText string) er
 		AgentURL: p.cfg.AgentURL, DescribeURL: Path + "/describe", RefreshURL: PageURL(ch.Mode, ch.AuthRequestID),
 		Error: errText,
 	}
+	if errText != "" && c.Request().Method == http.MethodPost && c.FormValue("via") == "agent" {
+		// The refusal is of a certificate picked from the agent's list: say it there.
+		data.Via = "agent"
+	}
 	switch ch.Mode {
 	case ModeLink:
 		data.Heading = "Привязка сертификата"
@@ -480,8 +484,10 @@ func (p *Part) notLinked(c echo.Context, authRequestID string, cert *gost.Certif
 		return p.pages().Render(c, http.StatusOK, "notice", web.NoticeData{
 			Layout:  web.Layout{Title: "Новый сертификат", CSRFToken: page.CSRF(c)},
 			Heading: "Этот сертификат еще не привязан к Личному кабинету",
-			Message: "Похоже, это новый сертификат владельца " + cert.Subject.Owner() +
-				". Войдите другим способом — по паролю или по коду, — и мы привяжем его: в следующий раз можно будет входить с ним.",
+			// The owner is named in the nominative, after a colon: Russian declines
+			// names, and a name cannot be declined reliably by code.
+			Message: "Сертификат: " + cert.Subject.Owner() + ". Похоже, он выдан взамен сертификата, который уже привязан к Личному кабинету. " +
+				"Войдите другим способом — по паролю или по коду, — и мы привяжем новый сертификат: в следующий раз можно будет входить с ним.",
 			Links: []web.Link{
 				{Text: "Войти и привязать сертификат", URL: login.PathLogin + "?" + q.Encode(), Primary: true},
 				{Text: "Войти без привязки", URL: without},
@@ -496,7 +502,8 @@ func (p *Part) notLinked(c echo.Context, authRequestID string, cert *gost.Certif
 	return p.pages().Render(c, http.StatusOK, "notice", web.NoticeData{
 		Layout:  web.Layout{Title: "Сертификат не привязан", CSRFToken: page.CSRF(c)},
 		Heading: "Сертификат не привязан к Личному кабинету",
-		Message: "Войдите другим способом и привяжите сертификат в разделе «Способы входа» Личного кабинета — или зарегистрируйтесь с этим сертификатом.",
+		Message: "Сертификат: " + cert.Subject.Owner() + ". Если у Вас уже есть Личный кабинет, войдите другим способом и привяжите " +
+			"сертификат в разделе «Способы входа». Если нет — зарегистрируйтесь с этим сертификатом.",
 		Links: []web.Link{
 			{Text: "Войти другим способом", URL: without, Primary: true},
 			{Text: "Зарегистрироваться с сертификатом", URL: Path + "/register?" + url.Values{"flow": {flow.ID}}.Encode()},
@@ -519,8 +526,12 @@ func (p *Part) link(c echo.Context, ch challenge, cert *gost.Certificate) error 
 	err = p.linkCertificate(c, u, cert)
 	if errors.Is(err, errLinkedElsewhere) {
 		p.refused(c, ModeLink, "certificate "+thumbprint(cert)+" linked to another account", nil)
-		return p.pages().Error(c, http.StatusConflict, "Сертификат уже привязан",
-			"Этот сертификат уже привязан к другому Личному кабинету. Войдите в тот кабинет и отвяжите его там.", PathMethods)
+		return p.pages().Render(c, http.StatusConflict, "error", web.ErrorData{
+			Layout:  web.Layout{Title: "Сертификат уже привязан", CSRFToken: page.CSRF(c)},
+			Heading: "Сертификат уже привязан",
+			Message: "Этот сертификат уже привязан к другому Личному кабинету. Войдите в тот кабинет и отвяжите его там.",
+			BackURL: PathMethods, BackText: "Вернуться к способам входа",
+		})
 	}
 	if err != nil {
 		return p.pages().Internal(c, "link certificate", err)

@@ -106,6 +106,7 @@ func (p *Part) registerForm(c echo.Context, row *storage.OneTimeCode, cert *gost
 		Layout:        web.Layout{Title: "Регистрация", CSRFToken: page.CSRF(c)},
 		ContactFields: f,
 		Owner:         cert.Subject.Owner(),
+		Certificate:   Describe(record(cert), p.cfg.Store.Now()),
 		Flow:          row.ID,
 		Action:        Path + "/register",
 		Error:         errText,

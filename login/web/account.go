@@ -80,6 +80,9 @@ type SignInMethod struct {
 	UnlinkAction string // POST that unlinks it (field "identity" = ID); empty: no button
 	ID           string
 	Error        string // why it was not unlinked
+	// Certificate, for a linked certificate, replaces Detail with what it says:
+	// owner, organization, SNILS and INN, issuer and validity.
+	Certificate *CertificateInfo
 }
 
 // SessionsData is "Активные сеансы".

@@ -93,11 +93,19 @@ func accountPageCases() []pageCase {
 					{Icon: "lock", Title: "Пароль", Status: "Не задан", Off: true, ManageURL: "/account/password", ManageText: "Задать"},
 					{Icon: "plane", Title: "Telegram", Detail: "@ivanov", Status: "Привязан 22.11.2026", UnlinkAction: "/account/methods/unlink",
 						ID: "id1", Error: "Это единственный способ входа в аккаунт."},
+					{Icon: "key", Title: "Сертификат", Detail: "Иванов Иван Иванович, до 01.01.2020", Status: "Срок истек", Off: true,
+						UnlinkAction: "/account/methods/unlink", ID: "id2", Certificate: &CertificateInfo{
+							Owner: "Иванов Иван Иванович", Organization: "ООО «Ромашка»", OrganizationINN: "7701234567",
+							IDs: []string{"СНИЛС 112-233-445 95", "ИНН 771234567890"}, Issuer: "Тестовый УЦ", NotAfter: "01.01.2020", Expired: true}},
 				},
 				Links: []UpstreamLink{{Name: "госуслуги", URL: "/upstream/esia/start?mode=link"}},
 			},
 			want: []string{"Вы можете войти", "Пароль", "Не задан", "Задать", "Telegram", "@ivanov", "Привязан 22.11.2026",
-				"Отвязать", "Это единственный способ входа в аккаунт.", "Привязать госуслуги"},
+				"Отвязать", "Это единственный способ входа в аккаунт.", "Привязать госуслуги",
+				// A certificate shows what it says, compactly, instead of its display name.
+				"Сертификат Иванов Иван Иванович ООО «Ромашка» · ИНН\u00a07701234567 СНИЛС 112-233-445 95 · ИНН 771234567890 " +
+					"Издатель: Тестовый УЦ · срок действия истек 01.01.2020 Срок истек Отвязать"},
+			notWant: []string{"Иванов Иван Иванович, до 01.01.2020"},
 			check: func(t *testing.T, doc *html.Node) {
 				wantHidden(t, doc, "identity", "id1")
 				wantLink(t, doc, "Привязать госуслуги", "/upstream/esia/start?mode=link")

@@ -98,16 +98,18 @@ func jsString(s string) string {
 // reference agent, then sign in with it into a product.
 //
 //  1. the person signs in with the password and opens "Способы входа";
-//  2. presses "Привязать Сертификат", picks the certificate the agent lists, and is
-//     back at the methods, which now list it;
-//  3. signs out, opens the product, presses "Сертификат", picks the certificate,
-//     and lands on the product with amr ["swk"].
+//  2. presses "Привязать сертификат", picks the certificate the agent lists, and is
+//     back at the methods, which now show it: owner, organization, SNILS and INN,
+//     issuer and validity;
+//  3. signs out, opens the product, presses "Сертификат", picks an expired
+//     certificate first — the refusal is shown over the list, the manual form stays
+//     folded — then the linked one, and lands on the product with amr ["swk"].
 func TestBrowserCertificateAgent(t *testing.T) {
 	for _, backend := range backends() {
 		t.Run(backend, func(t *testing.T) {
 			ag := newCertAgent(t)
 			e := newTestEnvWith(t, backend, map[string]string{"IDP_CERT_ROOTS": gosttest.RootsDir(t), "IDP_CERT_AGENT_URL": ag.srv.URL})
-			ag.serve(t, e.issuer, "ivanov", "petrov")
+			ag.serve(t, e.issuer, "ivanov", "petrov", "expired")
 			rp := newRelyingParty(t, e)
 			report := rp.addProduct(t, e, "browser-report", "Астрал.Отчет", "report")
 			ctx := browsertest.New(t)
@@ -124,7 +126,7 @@ func TestBrowserCertificateAgent(t *testing.T) {
 				t.Fatal(err)
 			}
 			// 2. Link.
-			followLink(t, ctx, "Привязать Сертификат")
+			followLink(t, ctx, "Привязать сертификат")
 			if got := pageText(t, ctx, "h1"); got != "Привязка сертификата" {
 				t.Fatalf("link page heading %q", got)
 			}
@@ -135,6 +137,14 @@ func TestBrowserCertificateAgent(t *testing.T) {
 			}
 			if got := e.certOwner("ivanov"); got != e.userID {
 				t.Fatalf("the certificate belongs to %q; want %q", got, e.userID)
+			}
+			// The page keeps a label with its number by a no-break space.
+			shown := strings.ReplaceAll(p.Text, "\u00a0", " ")
+			for _, want := range []string{"ООО «Ромашка» · ИНН 7701234567", "СНИЛС 112-233-445 95 · ИНН 771234567890",
+				"Издатель: Тестовый УЦ · действителен до 31.12.2049"} {
+				if !strings.Contains(shown, want) {
+					t.Errorf("the methods do not show %q of the linked certificate:\n%s", want, shown)
+				}
 			}
 
 			// 3. Sign out, then the product with the certificate.
@@ -150,6 +160,14 @@ func TestBrowserCertificateAgent(t *testing.T) {
 			followLink(t, ctx, "Сертификат")
 			if got := pageText(t, ctx, "h1"); got != "Вход в Астрал.Отчет" {
 				t.Errorf("certificate page heading %q", got)
+			}
+			chooseCertificate(t, ctx, "Смирнов Семен Семенович")
+			waitVisible(t, ctx, "#cert-list .cert-item")
+			if got := pageText(t, ctx, "#cert-agent #cert-error"); got != "Срок действия сертификата истек." {
+				t.Errorf("expired certificate: the alert over the list says %q", got)
+			}
+			if open, err := browserLook(ctx, chromedp.Evaluate[bool](`document.getElementById("cert-manual").open`)); err != nil || open {
+				t.Errorf("after a refusal from the list the manual form is open=%v (%v); want it folded", open, err)
 			}
 			chooseCertificate(t, ctx, "Иванов Иван Иванович")
 			p = readShownPage(t, ctx)
@@ -186,6 +204,28 @@ func TestBrowserCertificatePasted(t *testing.T) {
 	}
 	if got := pageText(t, ctx, "#cert-refresh"); got != "Обновить" {
 		t.Errorf("refresh button %q", got)
+	}
+	// As the seeds show the page: the agent's state first, the manual form folded
+	// under "Подписать без Astral.Toolbox" until the person opens it.
+	if open, err := browserLook(ctx, chromedp.Evaluate[bool](`document.getElementById("cert-manual").open`)); err != nil || open {
+		t.Errorf("with no agent the manual form is open=%v (%v); want it folded", open, err)
+	}
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS("#cert-manual summary"))); err != nil {
+		t.Fatal(err)
+	}
+	// A signature that is none: the refusal next to the field, the form still open.
+	if err := chromedp.Do(ctx, chromedp.SetValue(chromedp.ID("signature"), "MIIBgarbage==")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.RunResponse(ctx, chromedp.Click(chromedp.CSS("#cert-form button[type=submit]"))); err != nil {
+		t.Fatalf("submit a broken signature: %v", err)
+	}
+	waitVisible(t, ctx, "#signature-error")
+	if got := pageText(t, ctx, "#signature-error"); got != "Подпись или сертификат повреждены или имеют неизвестный формат." {
+		t.Errorf("broken signature: the error next to the field says %q", got)
+	}
+	if got := pageAttr(t, ctx, "#signature", "aria-describedby"); got != "signature-error" {
+		t.Errorf("broken signature: aria-describedby=%q on the field", got)
 	}
 	challenge := fieldValue(t, ctx, "#cert-challenge")
 	if challenge == "" {
@@ -241,8 +281,11 @@ func TestBrowserCertificateRegister(t *testing.T) {
 		t.Errorf("certificate registration heading %q", got)
 	}
 	chooseCertificate(t, ctx, "Петров Петр Петрович")
-	if got := pageText(t, ctx, ".lead strong"); got != "Петров Петр Петрович" {
+	if got := pageText(t, ctx, ".cert-card .cert-owner"); got != "Петров Петр Петрович" {
 		t.Errorf("contact page names %q; want the certificate's owner", got)
+	}
+	if got := pageText(t, ctx, ".cert-card"); !strings.Contains(got, "Издатель: Тестовый УЦ · действителен до 31.12.2049") {
+		t.Errorf("contact page shows the certificate as %q; want its issuer and validity", got)
 	}
 	if err := chromedp.Do(ctx, chromedp.SendKeys(chromedp.ID("login"), "9161112233")); err != nil {
 		t.Fatal(err)

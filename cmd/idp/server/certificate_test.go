@@ -50,7 +50,7 @@ func (e *testEnv) certOwner(name string) string {
 }
 
 var (
-	certChallengeRe = regexp.MustCompile(`id="cert-challenge" type="text" value="([^"]+)"`)
+	certChallengeRe = regexp.MustCompile(`id="cert-challenge"[^>]*>([^<]+)</textarea>`)
 	certIDRe        = regexp.MustCompile(`name="challenge" value="([^"]+)"`)
 )
 

@@ -22,8 +22,16 @@
   var list = document.getElementById("cert-list");
   var none = document.getElementById("cert-none");
   var signError = document.getElementById("cert-sign-error");
-  // A refused signature is explained next to the manual form: keep it in view then.
-  var keepManual = !!document.getElementById("cert-error");
+  var signing = document.getElementById("cert-signing");
+  var via = document.getElementById("cert-via");
+  // The server's refusal of the last attempt: next to the list (#cert-error) when a
+  // listed certificate signed, next to the signature field when one was pasted.
+  var agentError = document.getElementById("cert-error");
+  // A refused pasted signature keeps the manual form open, its error in view;
+  // otherwise the form stays folded under "Подписать без Astral.Toolbox", as the
+  // seeds show the page: the agent's state first.
+  var keepManual = !!document.getElementById("signature-error");
+  var settled = false; // the fold is set once; later a person's own choice stands
 
   function show(name) {
     Object.keys(parts).forEach(function (k) { parts[k].hidden = k !== name; });
@@ -72,13 +80,19 @@
     });
     none.hidden = certs.length > 0;
     show("choose");
-    if (certs.length > 0 && !keepManual) {
-      manual.open = false;
+    settle();
+  }
+
+  function settle() {
+    if (!settled) {
+      manual.open = keepManual;
+      settled = true;
     }
   }
 
   function load() {
     signError.hidden = true;
+    signing.hidden = true;
     show("searching");
     fetch(agent + "/certificates", { method: "GET", mode: "cors", cache: "no-store", credentials: "omit" })
       .then(function (r) {
@@ -91,12 +105,14 @@
       })
       .catch(function () {
         show("offline");
-        manual.open = true;
+        settle();
       });
   }
 
   function sign(id, button) {
     signError.hidden = true;
+    if (agentError) { agentError.hidden = true; }
+    signing.hidden = false;
     var buttons = list.querySelectorAll("button");
     Array.prototype.forEach.call(buttons, function (x) { x.disabled = true; });
     fetch(agent + "/sign", {
@@ -111,9 +127,11 @@
       .then(function (j) {
         if (!j || !j.cms) { throw new Error("agent answered no signature"); }
         form.querySelector("textarea[name=signature]").value = j.cms;
+        via.value = "agent"; // a refusal is then shown next to this list
         form.submit();
       })
       .catch(function () {
+        signing.hidden = true;
         Array.prototype.forEach.call(buttons, function (x) { x.disabled = false; });
         signError.textContent = "Не удалось подписать: программа для подписи не ответила или отказала. Попробуйте еще раз.";
         signError.hidden = false;
@@ -121,9 +139,14 @@
       });
   }
 
-  document.getElementById("cert-refresh").addEventListener("click", function (ev) {
-    ev.preventDefault();
-    load();
+  // "Обновить" (no agent) and "Обновить список" ask the agent again in place; they
+  // are links to this page for a browser without the script.
+  ["cert-refresh", "cert-reload"].forEach(function (id) {
+    document.getElementById(id).addEventListener("click", function (ev) {
+      ev.preventDefault();
+      if (agentError) { agentError.hidden = true; }
+      load();
+    });
   });
   root.hidden = false;
   load();
