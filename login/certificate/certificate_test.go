@@ -607,6 +607,25 @@ func TestRenewed(t *testing.T) {
 	}
 }
 
+// TestRegisterRenewed: registering with the renewed certificate of a person who has
+// an account (same SNILS) opens no second account: the certificate is offered for
+// linking after a sign-in, as on the sign-in page.
+func TestRegisterRenewed(t *testing.T) {
+	e := newEnv(t, nil)
+	e.linkTo(e.alice, "ivanov")
+	b := e.browser()
+	p := b.open("/certificate?mode=register&authRequestID=req1")
+	a := b.submit(p, sign(t, "ivanov-renewed", p.text))
+	wantText(t, "renewed registration", a, http.StatusOK, "Этот сертификат еще не привязан к Личному кабинету",
+		"Войти и привязать сертификат")
+	if strings.Contains(a.loc, "/certificate/register") || strings.Contains(a.body, "Зарегистрироваться с сертификатом") {
+		t.Fatalf("a renewed certificate may register a second account: %d %s\n%s", a.status, a.loc, a.body)
+	}
+	if got := e.linkedTo("ivanov-renewed"); got != "" {
+		t.Fatalf("the renewed certificate was linked to %q silently", got)
+	}
+}
+
 // TestRegister: registration with a certificate, up to the account, and a contact
 // that belongs to an account already.
 func TestRegister(t *testing.T) {

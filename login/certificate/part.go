@@ -471,28 +471,7 @@ func (p *Part) notLinked(c echo.Context, authRequestID string, cert *gost.Certif
 	}
 	without := withRequest(login.PathLogin, authRequestID)
 	if len(same) > 0 {
-		flow, err := p.keep(c, PurposePendingLink, authRequestID, cert)
-		if err != nil {
-			return p.pages().Internal(c, "offer renewed certificate", err)
-		}
-		slog.InfoContext(ctx, "renewed certificate offered for linking after sign-in",
-			"thumbprint", thumbprint(cert), "linked_before", same[len(same)-1].Thumbprint)
-		q := url.Values{"link": {flow.ID}}
-		if authRequestID != "" {
-			q.Set("authRequestID", authRequestID)
-		}
-		return p.pages().Render(c, http.StatusOK, "notice", web.NoticeData{
-			Layout:  web.Layout{Title: "Новый сертификат", CSRFToken: page.CSRF(c)},
-			Heading: "Этот сертификат еще не привязан к Личному кабинету",
-			// The owner is named in the nominative, after a colon: Russian declines
-			// names, and a name cannot be declined reliably by code.
-			Message: "Сертификат: " + cert.Subject.Owner() + ". Похоже, он выдан взамен сертификата, который уже привязан к Личному кабинету. " +
-				"Войдите другим способом — по паролю или по коду, — и мы привяжем новый сертификат: в следующий раз можно будет входить с ним.",
-			Links: []web.Link{
-				{Text: "Войти и привязать сертификат", URL: login.PathLogin + "?" + q.Encode(), Primary: true},
-				{Text: "Войти без привязки", URL: without},
-			},
-		})
+		return p.offerRenewed(c, authRequestID, cert, same)
 	}
 	flow, err := p.keep(c, PurposeRegister, authRequestID, cert)
 	if err != nil {
@@ -507,6 +486,37 @@ func (p *Part) notLinked(c echo.Context, authRequestID string, cert *gost.Certif
 		Links: []web.Link{
 			{Text: "Войти другим способом", URL: without, Primary: true},
 			{Text: "Зарегистрироваться с сертификатом", URL: Path + "/register?" + url.Values{"flow": {flow.ID}}.Encode()},
+		},
+	})
+}
+
+// offerRenewed answers a certificate no account holds whose SNILS is that of
+// certificates linked already (same): the same person's renewed certificate, from a
+// trusted CA (its chain was just verified). It is kept as a pending link for the
+// sign-in that follows — never linked silently, and never a second account.
+func (p *Part) offerRenewed(c echo.Context, authRequestID string, cert *gost.Certificate, same []storage.Certificate) error {
+	ctx := c.Request().Context()
+	without := withRequest(login.PathLogin, authRequestID)
+	flow, err := p.keep(c, PurposePendingLink, authRequestID, cert)
+	if err != nil {
+		return p.pages().Internal(c, "offer renewed certificate", err)
+	}
+	slog.InfoContext(ctx, "renewed certificate offered for linking after sign-in",
+		"thumbprint", thumbprint(cert), "linked_before", same[len(same)-1].Thumbprint)
+	q := url.Values{"link": {flow.ID}}
+	if authRequestID != "" {
+		q.Set("authRequestID", authRequestID)
+	}
+	return p.pages().Render(c, http.StatusOK, "notice", web.NoticeData{
+		Layout:  web.Layout{Title: "Новый сертификат", CSRFToken: page.CSRF(c)},
+		Heading: "Этот сертификат еще не привязан к Личному кабинету",
+		// The owner is named in the nominative, after a colon: Russian declines
+		// names, and a name cannot be declined reliably by code.
+		Message: "Сертификат: " + cert.Subject.Owner() + ". Похоже, он выдан взамен сертификата, который уже привязан к Личному кабинету. " +
+			"Войдите другим способом — по паролю или по коду, — и мы привяжем новый сертификат: в следующий раз можно будет входить с ним.",
+		Links: []web.Link{
+			{Text: "Войти и привязать сертификат", URL: login.PathLogin + "?" + q.Encode(), Primary: true},
+			{Text: "Войти без привязки", URL: without},
 		},
 	})
 }

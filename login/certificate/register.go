@@ -42,6 +42,15 @@ func (p *Part) startRegistration(c echo.Context, authRequestID string, cert *gos
 	} else if !storage.IsNotFound(err) {
 		return p.pages().Internal(c, "load certificate", err)
 	}
+	// The same person (SNILS) with an account already: a renewed certificate, to
+	// link after a sign-in, not a second account.
+	same, err := p.cfg.Store.CertificatesBySNILS(ctx, cert.Subject.SNILS)
+	if err != nil {
+		return p.pages().Internal(c, "find certificates by SNILS", err)
+	}
+	if len(same) > 0 {
+		return p.offerRenewed(c, authRequestID, cert, same)
+	}
 	flow, err := p.keep(c, PurposeRegister, authRequestID, cert)
 	if err != nil {
 		return p.pages().Internal(c, "start certificate registration", err)
