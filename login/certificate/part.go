@@ -2,7 +2,6 @@ package certificate
 
 import (
 	"context"
-	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -17,6 +16,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/astral/idp/login"
+	"github.com/astral/idp/login/binding"
 	"github.com/astral/idp/login/gost"
 	"github.com/astral/idp/login/otp"
 	"github.com/astral/idp/login/page"
@@ -258,7 +258,7 @@ func (p *Part) page(c echo.Context, ch challenge, status int, errText string) er
 			"Подождите несколько минут и попробуйте снова.", "")
 	}
 	now := p.cfg.Store.Now()
-	ch.Binding = storage.HashSecret(p.bind(c))
+	ch.Binding = storage.HashSecret(p.binding().Bind(c))
 	ch.Text = fmt.Sprintf("%s certificate sign-in %s %s", p.cfg.Issuer, storage.NewSecret(), now.Format(time.RFC3339))
 	payload, _ := json.Marshal(ch) // strings only: always marshals
 	row := &storage.OneTimeCode{ID: storage.NewSecret(), Purpose: PurposeChallenge, AuthRequestID: ch.AuthRequestID,
@@ -346,7 +346,7 @@ func (p *Part) submit(c echo.Context) error {
 		return p.pages().Internal(c, "decode certificate challenge", err)
 	}
 	retry := challenge{Mode: ch.Mode, AuthRequestID: ch.AuthRequestID, UserID: ch.UserID}
-	if !p.bound(c, ch.Binding) {
+	if !p.binding().Bound(c, ch.Binding) {
 		p.refused(c, ch.Mode, "browser binding cookie missing or wrong", nil)
 		return p.page(c, retry, http.StatusBadRequest,
 			"Запрос на подпись получен в другом браузере. Подпишите новый запрос в этом браузере.")
@@ -429,7 +429,7 @@ type pendingLink struct {
 
 // keep stores a verified certificate in a row of purpose, bound to this browser.
 func (p *Part) keep(c echo.Context, purpose, authRequestID string, cert *gost.Certificate) (*storage.OneTimeCode, error) {
-	payload, _ := json.Marshal(pendingLink{DER: base64.StdEncoding.EncodeToString(cert.Raw), Binding: storage.HashSecret(p.bind(c))})
+	payload, _ := json.Marshal(pendingLink{DER: base64.StdEncoding.EncodeToString(cert.Raw), Binding: storage.HashSecret(p.binding().Bind(c))})
 	now := p.cfg.Store.Now()
 	row := &storage.OneTimeCode{ID: storage.NewSecret(), Purpose: purpose, AuthRequestID: authRequestID,
 		Payload: string(payload), CreatedAt: now, ExpiresAt: now.Add(p.cfg.FlowTTL)}
@@ -445,7 +445,7 @@ func (p *Part) kept(c echo.Context, row *storage.OneTimeCode) (*gost.Certificate
 	if err := json.Unmarshal([]byte(row.Payload), &pl); err != nil {
 		return nil, fmt.Errorf("kept certificate payload: %w", err)
 	}
-	if !p.bound(c, pl.Binding) {
+	if !p.binding().Bound(c, pl.Binding) {
 		return nil, errOtherBrowser
 	}
 	der, err := base64.StdEncoding.DecodeString(pl.DER)
@@ -597,37 +597,6 @@ func (p *Part) LinkPending(c echo.Context, flowID string, u *storage.User) error
 	return p.linkCertificate(c, u, cert)
 }
 
-// bind returns the browser's binding value, setting the cookie (anew, or again to
-// renew it).
-func (p *Part) bind(c echo.Context) string {
-	v := ""
-	if ck, err := c.Cookie(CookieName); err == nil && validBinding(ck.Value) {
-		v = ck.Value // another page in another tab: keep it working
-	} else {
-		v = storage.NewSecret()
-	}
-	c.SetCookie(&http.Cookie{Name: CookieName, Value: v, Path: "/", HttpOnly: true, Secure: p.cfg.Secure,
-		SameSite: http.SameSiteLaxMode, MaxAge: int(p.cfg.FlowTTL / time.Second)})
-	return v
-}
-
-// bound reports whether the request carries the binding cookie whose hash is want.
-func (p *Part) bound(c echo.Context, want string) bool {
-	ck, err := c.Cookie(CookieName)
-	if err != nil || !validBinding(ck.Value) || want == "" {
-		return false
-	}
-	return subtle.ConstantTimeCompare([]byte(storage.HashSecret(ck.Value)), []byte(want)) == 1
-}
-
-func validBinding(v string) bool {
-	if len(v) != 43 {
-		return false
-	}
-	_, err := base64.RawURLEncoding.DecodeString(v)
-	return err == nil
-}
-
 func (p *Part) pages() *page.Pages { return p.host.Pages() }
 
 // refused logs why an attempt was refused; the person sees a page.
@@ -653,4 +622,10 @@ func withRequest(path, authRequestID string) string {
 		return path
 	}
 	return path + "?" + url.Values{"authRequestID": {authRequestID}}.Encode()
+}
+
+// binding is the cookie that ties challenges, pending links and registrations to
+// the browser.
+func (p *Part) binding() binding.Cookie {
+	return binding.Cookie{Name: CookieName, Secure: p.cfg.Secure, TTL: p.cfg.FlowTTL}
 }

@@ -167,7 +167,7 @@ func (p *Part) submitRegister(c echo.Context) error {
 		clientName, clientID = req.ClientName, req.ClientID
 	}
 	payload, _ := json.Marshal(registration{Flow: row.ID, DER: base64.StdEncoding.EncodeToString(cert.Raw),
-		Binding: storage.HashSecret(p.bind(c)), Mode: f.Mode, Login: f.Login, ClientName: clientName})
+		Binding: storage.HashSecret(p.binding().Bind(c)), Mode: f.Mode, Login: f.Login, ClientName: clientName})
 	flow, err := p.cfg.Codes.Start(ctx, otp.Request{
 		Purpose: otp.RegisterCertificate, To: who, ClientName: clientName, ClientID: clientID,
 		AuthRequestID: row.AuthRequestID, IP: c.RealIP(), Payload: string(payload),
@@ -281,7 +281,7 @@ func (p *Part) submitRegisterConfirm(c echo.Context) error {
 	if pending == nil {
 		return p.registrationGone(c)
 	}
-	if !p.bound(c, decodeRegistration(pending).Binding) {
+	if !p.binding().Bound(c, decodeRegistration(pending).Binding) {
 		p.refused(c, ModeRegister, "code of a registration of another browser", nil)
 		return p.registrationGone(c)
 	}

@@ -3,7 +3,6 @@ package upstream
 import (
 	"context"
 	"crypto/rand"
-	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -16,6 +15,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/astral/idp/login"
+	"github.com/astral/idp/login/binding"
 	"github.com/astral/idp/login/page"
 	"github.com/astral/idp/login/session"
 	"github.com/astral/idp/login/web"
@@ -252,7 +252,7 @@ func (p *Part) start(c echo.Context) error {
 		return p.pages().Error(c, http.StatusServiceUnavailable, conn.Title()+" недоступен",
 			"Не удалось связаться с "+conn.Title()+". Попробуйте позже или войдите другим способом.", p.backURL(a))
 	}
-	binding := p.bind(c)
+	binding := p.binding().Bind(c)
 	a.Binding = storage.HashSecret(binding)
 	payload, _ := json.Marshal(a) // strings only: always marshals
 	now := p.store.Now()
@@ -295,7 +295,7 @@ func (p *Part) callback(c echo.Context) error {
 		return p.pages().Error(c, http.StatusBadRequest, failed, "Ссылка неверна. Начните вход заново.", login.PathLogin)
 	}
 	back := p.backURL(a)
-	if !p.bound(c, a.Binding) {
+	if !p.binding().Bound(c, a.Binding) {
 		p.refused(c, conn, "browser binding cookie missing or wrong", nil)
 		return p.pages().Error(c, http.StatusBadRequest, failed,
 			"Вход начат в другом браузере или вкладка открыта слишком давно. Начните вход заново в этом браузере.", back)
@@ -394,7 +394,7 @@ func (p *Part) offerLink(c echo.Context, conn Connector, a attempt, id Identity)
 // keepPending keeps a verified identity in a "pending-link" row bound to this browser
 // and returns the row's id, for the sign-in page to link it to the account that signs in.
 func (p *Part) keepPending(c echo.Context, conn Connector, a attempt, id Identity) (string, error) {
-	binding := p.bind(c) // the attempt's cookie, renewed: the pending link lives as long
+	binding := p.binding().Bind(c) // the attempt's cookie, renewed: the pending link lives as long
 	payload, err := json.Marshal(pendingLink{Connector: conn.ID(), Subject: id.Subject, DisplayName: id.DisplayName,
 		Claims: id.Claims, Binding: storage.HashSecret(binding)})
 	if err != nil {
@@ -489,7 +489,7 @@ func (p *Part) PendingLink(c echo.Context, flowID string) (string, bool) {
 		return "", false
 	}
 	var pl pendingLink
-	if json.Unmarshal([]byte(flow.Payload), &pl) != nil || !p.bound(c, pl.Binding) {
+	if json.Unmarshal([]byte(flow.Payload), &pl) != nil || !p.binding().Bound(c, pl.Binding) {
 		return "", false
 	}
 	conn := p.byID[pl.Connector]
@@ -509,7 +509,7 @@ func (p *Part) LinkPending(c echo.Context, flowID string, u *storage.User) error
 	if err := json.Unmarshal([]byte(flow.Payload), &pl); err != nil {
 		return fmt.Errorf("pending link payload: %w", err)
 	}
-	if !p.bound(c, pl.Binding) {
+	if !p.binding().Bound(c, pl.Binding) {
 		return errors.New("pending link of another browser")
 	}
 	conn := p.byID[pl.Connector]
@@ -517,37 +517,6 @@ func (p *Part) LinkPending(c echo.Context, flowID string, u *storage.User) error
 		return fmt.Errorf("pending link of connector %q, which is not configured", pl.Connector)
 	}
 	return p.linkIdentity(c, conn, u, Identity{Connector: pl.Connector, Subject: pl.Subject, DisplayName: pl.DisplayName, Claims: pl.Claims})
-}
-
-// bind returns the browser's binding value, setting the cookie (anew, or again to
-// renew it) for the attempt's lifetime.
-func (p *Part) bind(c echo.Context) string {
-	v := ""
-	if ck, err := c.Cookie(CookieName); err == nil && validBinding(ck.Value) {
-		v = ck.Value // another attempt in another tab: keep it working
-	} else {
-		v = storage.NewSecret()
-	}
-	c.SetCookie(&http.Cookie{Name: CookieName, Value: v, Path: "/", HttpOnly: true, Secure: p.secure,
-		SameSite: http.SameSiteLaxMode, MaxAge: int(p.ttl / time.Second)})
-	return v
-}
-
-// bound reports whether the request carries the binding cookie whose hash is want.
-func (p *Part) bound(c echo.Context, want string) bool {
-	ck, err := c.Cookie(CookieName)
-	if err != nil || !validBinding(ck.Value) || want == "" {
-		return false
-	}
-	return subtle.ConstantTimeCompare([]byte(storage.HashSecret(ck.Value)), []byte(want)) == 1
-}
-
-func validBinding(v string) bool {
-	if len(v) != 43 {
-		return false
-	}
-	_, err := base64.RawURLEncoding.DecodeString(v)
-	return err == nil
 }
 
 // newVerifier is a PKCE code verifier: 32 random bytes, 43 characters (RFC 7636 §4.1).
@@ -592,4 +561,9 @@ func (p *Part) record(c echo.Context, e *storage.AuditEvent) {
 	if err := p.store.RecordEvent(c.Request().Context(), e); err != nil {
 		slog.ErrorContext(c.Request().Context(), "record audit event", "kind", e.Kind, "err", err)
 	}
+}
+
+// binding is the cookie that ties attempts and pending links to the browser.
+func (p *Part) binding() binding.Cookie {
+	return binding.Cookie{Name: CookieName, Secure: p.secure, TTL: p.ttl}
 }
