@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"time"
@@ -21,7 +22,7 @@ func (s *Store) CreateAuthRequest(ctx context.Context, r *AuthRequest) error {
 // AuthRequestByID loads an unexpired authorization request.
 func (s *Store) AuthRequestByID(ctx context.Context, id string) (*AuthRequest, error) {
 	var r AuthRequest
-	err := s.db.WithContext(ctx).Where("id = ? AND expires_at > ?", id, s.now()).Take(&r).Error
+	err := s.reader(ctx).Where("id = ? AND expires_at > ?", id, s.now()).Take(&r).Error
 	return &r, mapErr(err, fmt.Sprintf("load auth request %q", id))
 }
 
@@ -86,33 +87,43 @@ func (s *Store) SaveAuthCode(ctx context.Context, id, code string, ttl time.Dura
 func (s *Store) ExchangeCode(ctx context.Context, code string, retain time.Duration) (*AuthRequest, error) {
 	var r AuthRequest
 	now := s.now()
-	err := s.tx(ctx, func(tx *gorm.DB) error {
-		if err := tx.Where("code_hash = ?", HashSecret(code)).Take(&r).Error; err != nil {
+	// The row is read on the read pool; the single-use check is the conditional
+	// UPDATE, which needs no transaction around it: of two racing exchanges exactly
+	// one changes the row.
+	if err := s.reader(ctx).Where("code_hash = ?", HashSecret(code)).Take(&r).Error; err != nil {
+		return nil, mapErr(err, "exchange code")
+	}
+	if r.CodeUsedAt != nil {
+		return &r, fmt.Errorf("exchange code of auth request %q: %w", r.ID, ErrReused)
+	}
+	if !now.Before(r.ExpiresAt) {
+		return nil, fmt.Errorf("exchange code: expired: %w", ErrNotFound)
+	}
+	spend := func(ctx context.Context, tx *sql.Tx) error {
+		res, err := s.execResult(ctx, tx, qUseCode, now, now.Add(retain), r.ID)
+		if err != nil {
 			return err
 		}
-		if r.CodeUsedAt != nil {
-			return ErrReused
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return ErrReused // nothing written
 		}
-		if !now.Before(r.ExpiresAt) {
-			return gorm.ErrRecordNotFound
-		}
-		res := tx.Model(&AuthRequest{}).Where("id = ? AND code_used_at IS NULL", r.ID).
-			Updates(map[string]any{"code_used_at": now, "expires_at": now.Add(retain)})
-		if res.Error != nil {
-			return res.Error
-		}
-		if res.RowsAffected == 0 {
-			return ErrReused
-		}
-		r.CodeUsedAt = &now
 		return nil
-	})
+	}
+	var err error
+	if s.batch != nil {
+		err = s.batch.write(ctx, spend)
+	} else {
+		err = spend(ctx, nil)
+	}
 	if errors.Is(err, ErrReused) {
 		return &r, fmt.Errorf("exchange code of auth request %q: %w", r.ID, ErrReused)
 	}
 	if err != nil {
 		return nil, mapErr(err, "exchange code")
 	}
+	r.CodeUsedAt, r.ExpiresAt = &now, now.Add(retain)
 	return &r, nil
 }
 

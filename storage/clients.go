@@ -11,7 +11,7 @@ import (
 // ClientByID loads a registered product.
 func (s *Store) ClientByID(ctx context.Context, id string) (*Client, error) {
 	var c Client
-	err := s.db.WithContext(ctx).Where("id = ?", id).Take(&c).Error
+	err := s.reader(ctx).Where("id = ?", id).Take(&c).Error // every token request reads it
 	return &c, mapErr(err, fmt.Sprintf("load client %q", id))
 }
 

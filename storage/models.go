@@ -145,12 +145,14 @@ type AuthRequest struct {
 
 // AccessToken records an issued access token (a JWT whose jti is ID) so it can be
 // revoked and introspected. Its person-related columns are indexed only where set:
-// client_credentials tokens, the most frequent kind, then update three B-trees per
-// insert instead of seven.
+// client_credentials tokens, the most frequent kind, then update two B-trees per insert
+// (primary key, expiry) besides the table. No request looks tokens up by client alone
+// (only removing a product does, which may scan), so client_id is indexed behind
+// user_id, where the cabinet and revoking a product's access need it.
 type AccessToken struct {
 	ID            string     `gorm:"primaryKey;size:64"`
-	ClientID      string     `gorm:"index;size:64"`
-	UserID        string     `gorm:"index:idx_access_tokens_user,where:user_id <> '';size:64"`
+	ClientID      string     `gorm:"index:idx_access_tokens_user_client,priority:2,where:user_id <> '';size:64"`
+	UserID        string     `gorm:"index:idx_access_tokens_user_client,priority:1,where:user_id <> '';size:64"`
 	SessionID     string     `gorm:"index:idx_access_tokens_session,where:session_id <> '';size:64"`
 	FamilyID      string     `gorm:"index:idx_access_tokens_family,where:family_id <> '';size:64"` // refresh token family issued alongside, if any
 	AuthRequestID string     `gorm:"index:idx_access_tokens_auth_request,where:auth_request_id <> '';size:64"`
@@ -164,14 +166,21 @@ type AccessToken struct {
 
 // RefreshToken is one generation of a refresh token family. Rotation marks the old
 // row spent and inserts a new one; presenting a spent row revokes the whole family.
+//
+// Every rotation inserts a row, so each index here is paid for on every refresh; the
+// set is what revocation needs and no more: the hash (lookup), the family (replay,
+// revocation), the session (logout) and the account with its product (block, reset,
+// the cabinet). The code a family came from is found through its access tokens (see
+// RevokeAuthRequestTokens); expiry is not indexed because cleanup also matches
+// unindexed columns and scans anyway.
 type RefreshToken struct {
 	ID              string     `gorm:"primaryKey;size:64"`
 	FamilyID        string     `gorm:"index;size:64"`
 	TokenHash       string     `gorm:"uniqueIndex;size:64"`
-	ClientID        string     `gorm:"index;size:64"`
-	UserID          string     `gorm:"index;size:64"`
+	ClientID        string     `gorm:"index:idx_refresh_tokens_user_client,priority:2;size:64"`
+	UserID          string     `gorm:"index:idx_refresh_tokens_user_client,priority:1;size:64"`
 	SessionID       string     `gorm:"index;size:64"`
-	AuthRequestID   string     `gorm:"index;size:64"`
+	AuthRequestID   string     `gorm:"size:64"`
 	Scopes          StringList `gorm:"type:text"`
 	Audience        StringList `gorm:"type:text"`
 	AuthTime        time.Time
@@ -180,7 +189,7 @@ type RefreshToken struct {
 	IDP             string     `gorm:"column:idp;size:64"`
 	Claims          string     `gorm:"type:text"` // the "claims" request parameter, kept for the family's access tokens
 	CreatedAt       time.Time
-	ExpiresAt       time.Time `gorm:"index"` // idle expiry of this generation
+	ExpiresAt       time.Time // idle expiry of this generation
 	FamilyExpiresAt time.Time // absolute expiry of the family
 	SpentAt         *time.Time
 	RevokedAt       *time.Time

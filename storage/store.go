@@ -2,9 +2,11 @@ package storage
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"net/url"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -36,7 +38,22 @@ type Store struct {
 	db      *gorm.DB
 	dialect string
 	clock   atomic.Pointer[func() time.Time] // SetClock may run while requests do
+
+	// rdb answers reads made outside a transaction. On an SQLite file it is a pool of
+	// read-only connections beside the single writer, so reads neither queue behind
+	// write transactions nor hold the writer; in WAL mode each statement there sees
+	// every transaction committed before it began, so a request reads its own writes.
+	// Elsewhere (PostgreSQL, SQLite :memory:) it is db.
+	rdb *gorm.DB
+
+	// sqlDB is db's pool, and hot the token endpoint's statements on it (see hot.go).
+	sqlDB *sql.DB
+	hot   hotStatements
+	batch *writeBatcher // SQLite only: group commit of the token endpoint's writes
 }
+
+// reader is the handle for a read outside a transaction.
+func (s *Store) reader(ctx context.Context) *gorm.DB { return s.rdb.WithContext(ctx) }
 
 // now reads the clock.
 func (s *Store) now() time.Time { return (*s.clock.Load())() }
@@ -76,7 +93,7 @@ func Open(ctx context.Context, databaseURL string) (*Store, error) {
 		sqlDB.SetMaxIdleConns(32)
 		sqlDB.SetConnMaxIdleTime(5 * time.Minute)
 	}
-	s := &Store{db: db, dialect: dialect}
+	s := &Store{db: db, rdb: db, dialect: dialect, sqlDB: sqlDB}
 	s.SetClock(time.Now)
 	db.Config.NowFunc = s.now // gorm's own CreatedAt/UpdatedAt follow the clock too
 	if err := s.Ping(ctx); err != nil {
@@ -87,7 +104,59 @@ func Open(ctx context.Context, databaseURL string) (*Store, error) {
 		_ = sqlDB.Close()
 		return nil, err
 	}
+	if err := s.hot.prepare(ctx, sqlDB, dialect); err != nil {
+		_ = sqlDB.Close()
+		return nil, err
+	}
+	if dialect == "sqlite" && !isMemory(databaseURL) {
+		// Opened after the writer has created the file, switched it to WAL and migrated it.
+		rdb, err := openSQLiteReader(databaseURL)
+		if err != nil {
+			s.hot.close()
+			_ = sqlDB.Close()
+			return nil, err
+		}
+		rdb.Config.NowFunc = s.now
+		s.rdb = rdb
+	}
+	if dialect == "sqlite" {
+		s.batch = newWriteBatcher(s)
+	}
 	return s, nil
+}
+
+// readPoolSize is how many read-only SQLite connections serve reads at once: more than
+// the CPUs, since a read also waits on the file system now and then.
+func readPoolSize() int { return max(4, 2*runtime.GOMAXPROCS(0)) }
+
+// openSQLiteReader opens the read-only pool over the same SQLite file.
+func openSQLiteReader(databaseURL string) (*gorm.DB, error) {
+	path := strings.TrimPrefix(databaseURL, "sqlite://")
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout(10000)")
+	// query_only makes a write through this pool an error instead of a second writer.
+	q.Add("_pragma", "query_only(1)")
+	q.Set("_timezone", "UTC") // times read back in UTC, as on the writer
+	db, err := gorm.Open(sqlite.Dialector{DriverName: "sqlite", DSN: "file:" + path + "?" + q.Encode()}, &gorm.Config{
+		Logger:                 logger.Discard,
+		SkipDefaultTransaction: true,
+		PrepareStmt:            true, // outside transactions, so cached per connection
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite read pool: %w", err)
+	}
+	sqlDB, err := db.DB()
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite read pool: %w", err)
+	}
+	n := readPoolSize()
+	sqlDB.SetMaxOpenConns(n)
+	sqlDB.SetMaxIdleConns(n)
+	return db, nil
+}
+
+func isMemory(databaseURL string) bool {
+	return strings.TrimPrefix(databaseURL, "sqlite://") == ":memory:"
 }
 
 func dialectorFor(databaseURL string) (gorm.Dialector, string, error) {
@@ -145,11 +214,17 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // Close releases the connections.
 func (s *Store) Close() error {
-	sqlDB, err := s.db.DB()
-	if err != nil {
-		return err
+	var errs []error
+	if s.rdb != s.db {
+		if rdb, err := s.rdb.DB(); err == nil {
+			errs = append(errs, rdb.Close())
+		}
 	}
-	return sqlDB.Close()
+	if s.batch != nil {
+		s.batch.close()
+	}
+	s.hot.close()
+	return errors.Join(append(errs, s.sqlDB.Close())...)
 }
 
 // SetClock replaces the clock; tests use it to expire rows without sleeping.
@@ -165,7 +240,25 @@ func (s *Store) migrate(ctx context.Context) error {
 	if err := s.db.WithContext(ctx).AutoMigrate(allModels...); err != nil {
 		return fmt.Errorf("migrate schema: %w", err)
 	}
+	// AutoMigrate only adds: indexes a newer schema no longer has are dropped here, or
+	// an existing database would keep paying for them on every insert.
+	for _, name := range droppedIndexes {
+		if err := s.db.WithContext(ctx).Exec("DROP INDEX IF EXISTS " + name).Error; err != nil {
+			return fmt.Errorf("migrate schema: drop index %s: %w", name, err)
+		}
+	}
 	return nil
+}
+
+// droppedIndexes are indexes of earlier schemas, each superseded or unused: token rows
+// are inserted on every grant and each index is one more B-tree written per insert.
+var droppedIndexes = []string{
+	"idx_access_tokens_client_id",        // behind user_id in idx_access_tokens_user_client
+	"idx_access_tokens_user",             // the leading column of idx_access_tokens_user_client
+	"idx_refresh_tokens_client_id",       // behind user_id in idx_refresh_tokens_user_client
+	"idx_refresh_tokens_user_id",         // the leading column of idx_refresh_tokens_user_client
+	"idx_refresh_tokens_auth_request_id", // a code's families are found through its access tokens
+	"idx_refresh_tokens_expires_at",      // cleanup's OR over unindexed columns scans anyway
 }
 
 // tx runs fn in one transaction.

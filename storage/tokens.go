@@ -2,21 +2,44 @@ package storage
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
+	"time"
 
 	"gorm.io/gorm"
 )
 
 // CreateAccessToken records an issued access token.
 func (s *Store) CreateAccessToken(ctx context.Context, t *AccessToken) error {
-	return mapErr(s.db.WithContext(ctx).Create(t).Error, "create access token")
+	s.stampAccess(t)
+	args := accessTokenArgs(t)
+	var err error
+	if s.batch != nil {
+		err = s.batch.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+			return s.exec(ctx, tx, qInsertAccessToken, args...)
+		})
+	} else {
+		err = s.exec(ctx, nil, qInsertAccessToken, args...)
+	}
+	return mapErr(err, "create access token")
 }
 
-// AccessTokenByID loads a live access token: not revoked, not expired.
+// stampAccess fills what gorm's Create would have: an id and the creation time.
+func (s *Store) stampAccess(t *AccessToken) {
+	if t.ID == "" {
+		t.ID = NewID()
+	}
+	if t.CreatedAt.IsZero() {
+		t.CreatedAt = s.now()
+	}
+}
+
+// AccessTokenByID loads a live access token: not revoked, not expired. It reads the
+// read pool: a revocation is committed before it returns, so it is seen here.
 func (s *Store) AccessTokenByID(ctx context.Context, id string) (*AccessToken, error) {
 	var t AccessToken
-	err := s.db.WithContext(ctx).
+	err := s.reader(ctx).
 		Where("id = ? AND revoked_at IS NULL AND expires_at > ?", id, s.now()).Take(&t).Error
 	return &t, mapErr(err, "load access token")
 }
@@ -30,25 +53,44 @@ func (s *Store) RevokeAccessToken(ctx context.Context, id string) error {
 
 // CreateRefreshToken stores the first generation of a new family (raw is the token
 // handed to the client; only its hash is stored), with the access token issued alongside.
+// A family made from an authorization code needs that access token: it is what ties
+// the family to its code when a reused code revokes what it produced.
 func (s *Store) CreateRefreshToken(ctx context.Context, t *RefreshToken, raw string, access *AccessToken) error {
-	if t.ID == "" {
-		t.ID = NewID()
+	if t.AuthRequestID != "" && (access == nil || access.AuthRequestID != t.AuthRequestID) {
+		return fmt.Errorf("create refresh token: a family from auth request %q needs its access token", t.AuthRequestID)
 	}
+	s.stampRefresh(t)
 	if t.FamilyID == "" {
 		t.FamilyID = NewID()
 	}
 	t.TokenHash = HashSecret(raw)
-	err := s.tx(ctx, func(tx *gorm.DB) error {
-		if err := tx.Create(t).Error; err != nil {
+	if s.dialect == "postgres" && access != nil {
+		access.FamilyID = t.FamilyID
+		s.stampAccess(access)
+		_, err := s.sqlDB.ExecContext(ctx, createFamilyPostgres, append(refreshTokenArgs(t), accessTokenArgs(access)...)...)
+		return mapErr(err, "create refresh token")
+	}
+	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		if err := s.exec(ctx, tx, qInsertRefreshToken, refreshTokenArgs(t)...); err != nil {
 			return err
 		}
 		if access != nil {
 			access.FamilyID = t.FamilyID
-			return tx.Create(access).Error
+			s.stampAccess(access)
+			return s.exec(ctx, tx, qInsertAccessToken, accessTokenArgs(access)...)
 		}
 		return nil
 	})
 	return mapErr(err, "create refresh token")
+}
+
+func (s *Store) stampRefresh(t *RefreshToken) {
+	if t.ID == "" {
+		t.ID = NewID()
+	}
+	if t.CreatedAt.IsZero() {
+		t.CreatedAt = s.now()
+	}
 }
 
 // RefreshTokenByToken loads the live generation a raw refresh token names. A spent
@@ -56,7 +98,7 @@ func (s *Store) CreateRefreshToken(ctx context.Context, t *RefreshToken, raw str
 // returned. Revoked and expired tokens are ErrNotFound.
 func (s *Store) RefreshTokenByToken(ctx context.Context, raw string) (*RefreshToken, error) {
 	var t RefreshToken
-	err := s.db.WithContext(ctx).Where("token_hash = ?", HashSecret(raw)).Take(&t).Error
+	err := s.reader(ctx).Where("token_hash = ?", HashSecret(raw)).Take(&t).Error
 	if err != nil {
 		return nil, mapErr(err, "load refresh token")
 	}
@@ -78,7 +120,7 @@ func (s *Store) RefreshTokenByToken(ctx context.Context, raw string) (*RefreshTo
 // RefreshTokenByID loads a refresh token generation whatever its state.
 func (s *Store) RefreshTokenByID(ctx context.Context, id string) (*RefreshToken, error) {
 	var t RefreshToken
-	err := s.db.WithContext(ctx).Where("id = ?", id).Take(&t).Error
+	err := s.reader(ctx).Where("id = ?", id).Take(&t).Error
 	return &t, mapErr(err, "load refresh token")
 }
 
@@ -87,45 +129,72 @@ func (s *Store) RefreshTokenByID(ctx context.Context, id string) (*RefreshToken,
 // UPDATE: of two racing rotations exactly one wins; the loser is treated as a replay
 // and revokes the family.
 func (s *Store) RotateRefreshToken(ctx context.Context, oldID string, next *RefreshToken, raw string, access *AccessToken) error {
-	if next.ID == "" {
-		next.ID = NewID()
-	}
+	s.stampRefresh(next)
 	next.TokenHash = HashSecret(raw)
 	now := s.now()
-	var familyID string
-	err := s.tx(ctx, func(tx *gorm.DB) error {
+	var err error
+	if s.dialect == "postgres" && access != nil {
+		err = s.rotatePostgres(ctx, oldID, next, access, now)
+	} else {
+		err = s.rotate(ctx, oldID, next, access, now)
+	}
+	if errors.Is(err, ErrReused) {
+		// The losing side of a race, or a spent, revoked or expired generation: the
+		// family of a generation never changes, so it is read after the fact.
 		var old RefreshToken
-		if err := tx.Where("id = ?", oldID).Take(&old).Error; err != nil {
+		if err := s.db.WithContext(ctx).Select("family_id").Where("id = ?", oldID).Take(&old).Error; err != nil {
+			return mapErr(err, "rotate refresh token")
+		}
+		if rerr := s.RevokeRefreshFamily(ctx, old.FamilyID); rerr != nil {
+			return rerr
+		}
+		return fmt.Errorf("rotate refresh token of family %q: %w", old.FamilyID, ErrReused)
+	}
+	return mapErr(err, "rotate refresh token")
+}
+
+// rotatePostgres is rotate in one statement (see rotatePostgres in hot.go).
+func (s *Store) rotatePostgres(ctx context.Context, oldID string, next *RefreshToken, access *AccessToken, now time.Time) error {
+	s.stampAccess(access)
+	args := []any{now, oldID, now}
+	args = append(args, without(refreshTokenColumns, refreshTokenArgs(next), "family_id", "family_expires_at")...)
+	args = append(args, without(accessTokenColumns, accessTokenArgs(access), "family_id")...)
+	var familyID string
+	var familyExpiresAt time.Time
+	err := s.sqlDB.QueryRowContext(ctx, rotatePostgres, args...).Scan(&familyID, &familyExpiresAt)
+	if errors.Is(err, sql.ErrNoRows) {
+		return ErrReused
+	}
+	if err != nil {
+		return err
+	}
+	next.FamilyID, next.FamilyExpiresAt, access.FamilyID = familyID, familyExpiresAt.UTC(), familyID
+	return nil
+}
+
+// rotate spends generation oldID and stores next and access in one write transaction.
+func (s *Store) rotate(ctx context.Context, oldID string, next *RefreshToken, access *AccessToken, now time.Time) error {
+	return s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		var familyID string
+		var familyExpiresAt columnTime // SQLite gives RETURNING columns no declared type: text
+		err := s.queryRow(ctx, tx, qSpendRefreshToken, []any{now, oldID, now}, &familyID, &familyExpiresAt)
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrReused // or no such generation: told apart below
+		}
+		if err != nil {
 			return err
 		}
-		familyID = old.FamilyID
-		res := tx.Model(&RefreshToken{}).
-			Where("id = ? AND spent_at IS NULL AND revoked_at IS NULL AND expires_at > ?", oldID, now).
-			Update("spent_at", now)
-		if res.Error != nil {
-			return res.Error
-		}
-		if res.RowsAffected == 0 {
-			return ErrReused
-		}
-		next.FamilyID = old.FamilyID
-		next.FamilyExpiresAt = old.FamilyExpiresAt
-		if err := tx.Create(next).Error; err != nil {
+		next.FamilyID, next.FamilyExpiresAt = familyID, familyExpiresAt.Time
+		if err := s.exec(ctx, tx, qInsertRefreshToken, refreshTokenArgs(next)...); err != nil {
 			return err
 		}
 		if access != nil {
-			access.FamilyID = old.FamilyID
-			return tx.Create(access).Error
+			access.FamilyID = familyID
+			s.stampAccess(access)
+			return s.exec(ctx, tx, qInsertAccessToken, accessTokenArgs(access)...)
 		}
 		return nil
 	})
-	if errors.Is(err, ErrReused) {
-		if rerr := s.RevokeRefreshFamily(ctx, familyID); rerr != nil {
-			return rerr
-		}
-		return fmt.Errorf("rotate refresh token of family %q: %w", familyID, ErrReused)
-	}
-	return mapErr(err, "rotate refresh token")
 }
 
 // RevokeRefreshFamily revokes every generation of a family and the access tokens
@@ -145,12 +214,16 @@ func (s *Store) RevokeAuthRequestTokens(ctx context.Context, authRequestID strin
 		return nil // an empty id would match every client_credentials token
 	}
 	err := s.tx(ctx, func(tx *gorm.DB) error {
+		// Every family a code produced was created with an access token that names
+		// both (CreateRefreshToken), and refresh_tokens keeps no index on the code.
 		var families []string
-		if err := tx.Model(&RefreshToken{}).Where("auth_request_id = ?", authRequestID).
+		if err := tx.Model(&AccessToken{}).
+			Where("auth_request_id = ? AND auth_request_id <> '' AND family_id <> ''", authRequestID).
 			Distinct().Pluck("family_id", &families).Error; err != nil {
 			return err
 		}
-		if err := s.revokeTokensTx(tx, "auth_request_id = ? AND auth_request_id <> ''", authRequestID); err != nil {
+		if err := tx.Model(&AccessToken{}).Where("auth_request_id = ? AND auth_request_id <> ''", authRequestID).
+			Where("revoked_at IS NULL").Update("revoked_at", s.now()).Error; err != nil {
 			return err
 		}
 		if len(families) > 0 {
@@ -195,6 +268,6 @@ func (s *Store) revokeTokensTx(tx *gorm.DB, where string, args ...any) error {
 // introspection use it).
 func (s *Store) FindRefreshToken(ctx context.Context, rawOrID string) (*RefreshToken, error) {
 	var t RefreshToken
-	err := s.db.WithContext(ctx).Where("token_hash = ? OR id = ?", HashSecret(rawOrID), rawOrID).Take(&t).Error
+	err := s.reader(ctx).Where("token_hash = ? OR id = ?", HashSecret(rawOrID), rawOrID).Take(&t).Error
 	return &t, mapErr(err, "find refresh token")
 }

@@ -1,6 +1,8 @@
 package conformance
 
 import (
+	"errors"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -21,7 +23,111 @@ func tokenTests() []test {
 		{"family expiry", testRefreshFamilyExpiry},
 		{"revoked is not found", testRefreshRevoked},
 		{"race rotate", testRefreshRaceRotate},
+		{"rotation keeps the family and its expiry", testRefreshRotateKeepsFamily},
+		{"a family from a code needs its access token", testRefreshNeedsAccess},
+		{"reads see the write just before", testReadYourWrites},
+		{"race reads see their own writes", testRaceReadYourWrites},
 	}
+}
+
+func testRefreshRotateKeepsFamily(t *testing.T, e *env) {
+	r1, _, _ := e.family(t, storage.RefreshToken{ClientID: "report", UserID: "u1"})
+	e.advance(time.Minute)
+	r2, raw2, a2 := e.rotate(t, r1)
+	got, err := e.s.RefreshTokenByToken(e.ctx, raw2)
+	must(t, err)
+	if got.FamilyID != r1.FamilyID || a2.FamilyID != r1.FamilyID || got.ID != r2.ID {
+		t.Errorf("next generation %s (access token's family %q) is not of family %q", got.FamilyID, a2.FamilyID, r1.FamilyID)
+	}
+	if !got.FamilyExpiresAt.Equal(r1.FamilyExpiresAt) || !r2.FamilyExpiresAt.Equal(r1.FamilyExpiresAt) {
+		t.Errorf("family expiry moved from %v to %v on rotation", r1.FamilyExpiresAt, got.FamilyExpiresAt)
+	}
+	_, _, _ = e.rotate(t, got)
+}
+
+func testRefreshNeedsAccess(t *testing.T, e *env) {
+	r := &storage.RefreshToken{ClientID: "report", UserID: "u1", AuthRequestID: "ar1",
+		ExpiresAt: e.now().Add(time.Hour), FamilyExpiresAt: e.now().Add(24 * time.Hour)}
+	if err := e.s.CreateRefreshToken(e.ctx, r, storage.NewSecret(), nil); err == nil {
+		t.Error("CreateRefreshToken of a code's family without its access token succeeded; a reused code could not revoke it")
+	}
+}
+
+// Reads may be answered by other connections than the writes (SQLite's read pool):
+// a read right after a write must still see it, and every revocation must take effect
+// for the very next read.
+func testReadYourWrites(t *testing.T, e *env) {
+	u := e.user(t)
+	for i := range 20 {
+		a := e.access(t, storage.AccessToken{ClientID: "report", UserID: u.ID})
+		if !e.accessLive(t, a.ID) {
+			t.Fatalf("round %d: an access token is not found right after it was created", i)
+		}
+		must(t, e.s.RevokeAccessToken(e.ctx, a.ID))
+		if e.accessLive(t, a.ID) {
+			t.Fatalf("round %d: an access token is live right after it was revoked", i)
+		}
+		r1, raw1, _ := e.family(t, storage.RefreshToken{ClientID: "report", UserID: u.ID})
+		if _, err := e.s.RefreshTokenByToken(e.ctx, raw1); err != nil {
+			t.Fatalf("round %d: a new refresh token: %v", i, err)
+		}
+		r2, raw2, a2 := e.rotate(t, r1)
+		if _, err := e.s.RefreshTokenByToken(e.ctx, raw2); err != nil {
+			t.Fatalf("round %d: the next generation right after rotation: %v", i, err)
+		}
+		_, err := e.s.RefreshTokenByToken(e.ctx, raw1)
+		wantReused(t, err, "the spent generation right after rotation")
+		if _, err := e.s.RefreshTokenByToken(e.ctx, raw2); !storage.IsNotFound(err) {
+			t.Fatalf("round %d: the family's live generation right after a replay revoked it: %v", i, err)
+		}
+		if e.accessLive(t, a2.ID) || !e.refreshRevoked(t, r2.ID) {
+			t.Fatalf("round %d: the family's tokens are live right after a replay revoked it", i)
+		}
+	}
+	_, err := e.s.SetUserBlocked(e.ctx, u.ID, true)
+	must(t, err)
+	got, err := e.s.UserByID(e.ctx, u.ID)
+	must(t, err)
+	if !got.Blocked {
+		t.Error("an account read right after it was blocked is not blocked")
+	}
+}
+
+// The same, with many requests writing and reading at once.
+func testRaceReadYourWrites(t *testing.T, e *env) {
+	errs := race(racers, func(i int) error {
+		for range 10 {
+			// Not e.family: it fails the test, which only the test's goroutine may do.
+			r1 := &storage.RefreshToken{ClientID: "report", UserID: "u1",
+				ExpiresAt: e.now().Add(time.Hour), FamilyExpiresAt: e.now().Add(24 * time.Hour)}
+			a1 := &storage.AccessToken{ClientID: "report", UserID: "u1", ExpiresAt: e.now().Add(time.Hour)}
+			raw1 := storage.NewSecret()
+			if err := e.s.CreateRefreshToken(e.ctx, r1, raw1, a1); err != nil {
+				return err
+			}
+			if _, err := e.s.AccessTokenByID(e.ctx, a1.ID); err != nil {
+				return fmt.Errorf("racer %d: access token right after it was created: %w", i, err)
+			}
+			if _, err := e.s.RefreshTokenByToken(e.ctx, raw1); err != nil {
+				return fmt.Errorf("racer %d: refresh token right after it was created: %w", i, err)
+			}
+			n, raw2, _ := e.next(r1)
+			if err := e.s.RotateRefreshToken(e.ctx, r1.ID, n, raw2, nil); err != nil {
+				return fmt.Errorf("racer %d: rotate: %w", i, err)
+			}
+			if _, err := e.s.RefreshTokenByToken(e.ctx, raw2); err != nil {
+				return fmt.Errorf("racer %d: next generation right after rotation: %w", i, err)
+			}
+			if err := e.s.RevokeRefreshFamily(e.ctx, r1.FamilyID); err != nil {
+				return err
+			}
+			if _, err := e.s.AccessTokenByID(e.ctx, a1.ID); !storage.IsNotFound(err) {
+				return fmt.Errorf("racer %d: access token right after its family was revoked: %v", i, err)
+			}
+		}
+		return nil
+	})
+	must(t, errors.Join(errs...))
 }
 
 func testAccessToken(t *testing.T, e *env) {
