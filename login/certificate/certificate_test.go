@@ -348,7 +348,8 @@ func TestPage(t *testing.T) {
 	})
 	t.Run("two challenges differ", func(t *testing.T) {
 		b := e.browser()
-		if b.open("/certificate").text == b.open("/certificate").text {
+		first, second := b.open("/certificate").text, b.open("/certificate").text
+		if first == second {
 			t.Error("two pages got the same challenge")
 		}
 	})
