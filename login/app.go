@@ -47,6 +47,8 @@ const (
 	PathLogout    = "/logout"
 	PathLoggedOut = "/logged-out"
 	PathAccount   = "/account"
+	// PathMethods is the cabinet's "Способы входа", where every linking ends.
+	PathMethods = PathAccount + "/methods"
 )
 
 // Config is what the login app is built from.

@@ -21,7 +21,7 @@ import (
 const (
 	Path         = login.PathAccount // Профиль
 	PathPassword = Path + "/password"
-	PathMethods  = Path + "/methods"
+	PathMethods  = login.PathMethods
 	PathSessions = Path + "/sessions"
 	PathHistory  = Path + "/history"
 	PathServices = Path + "/services"

@@ -522,8 +522,8 @@ func TestLink(t *testing.T) {
 		t.Errorf("link page heading missing:\n%s", p.body)
 	}
 	a := b.submit(p, sign(t, "ivanov", p.text))
-	if a.status != http.StatusSeeOther || a.loc != certificate.PathMethods {
-		t.Fatalf("link: %d %s; want a redirect to %s\n%s", a.status, a.loc, certificate.PathMethods, a.body)
+	if a.status != http.StatusSeeOther || a.loc != login.PathMethods {
+		t.Fatalf("link: %d %s; want a redirect to %s\n%s", a.status, a.loc, login.PathMethods, a.body)
 	}
 	if got := e.linkedTo("ivanov"); got != e.alice.ID {
 		t.Fatalf("ivanov linked to %q; want alice", got)

@@ -61,8 +61,6 @@ type Codes interface {
 const (
 	// Path is the certificate page; the other routes live under it.
 	Path = "/certificate"
-	// PathMethods is the cabinet's list of sign-in methods, where linking ends.
-	PathMethods = login.PathAccount + "/methods"
 	// CookieName binds a challenge (and a pending link or registration) to the browser.
 	CookieName = "idp_certificate"
 	// Purposes of the storage.OneTimeCode rows.
@@ -283,7 +281,7 @@ func (p *Part) page(c echo.Context, ch challenge, status int, errText string) er
 	case ModeLink:
 		data.Heading = "Привязка сертификата"
 		data.Lead = "Подпишите запрос сертификатом, которым хотите входить в Личный кабинет."
-		data.BackURL, data.BackText = PathMethods, "Способы входа"
+		data.BackURL, data.BackText = login.PathMethods, "Способы входа"
 	case ModeRegister:
 		data.Heading = "Регистрация"
 		data.Lead = "Подпишите запрос сертификатом: аккаунт будет создан по данным его владельца."
@@ -540,13 +538,13 @@ func (p *Part) link(c echo.Context, ch challenge, cert *gost.Certificate) error 
 			Layout:  web.Layout{Title: "Сертификат уже привязан", CSRFToken: page.CSRF(c)},
 			Heading: "Сертификат уже привязан",
 			Message: "Этот сертификат уже привязан к другому Личному кабинету. Войдите в тот кабинет и отвяжите его там.",
-			BackURL: PathMethods, BackText: "Вернуться к способам входа",
+			BackURL: login.PathMethods, BackText: "Вернуться к способам входа",
 		})
 	}
 	if err != nil {
 		return p.pages().Internal(c, "link certificate", err)
 	}
-	return c.Redirect(http.StatusSeeOther, PathMethods)
+	return c.Redirect(http.StatusSeeOther, login.PathMethods)
 }
 
 // linkCertificate links cert to u and records it; a certificate u holds already is

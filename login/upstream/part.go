@@ -44,8 +44,6 @@ type Store interface {
 const (
 	// PathPrefix is where the routes live: {PathPrefix}/{id}/start, /callback.
 	PathPrefix = "/upstream"
-	// PathMethods is the cabinet's list of sign-in methods, where linking ends.
-	PathMethods = login.PathAccount + "/methods"
 	// CookieName binds an upstream attempt (and a pending link) to the browser.
 	CookieName = "idp_upstream"
 	// Purposes of the storage.OneTimeCode rows.
@@ -441,12 +439,12 @@ func (p *Part) link(c echo.Context, conn Connector, a attempt, id Identity) erro
 	err = p.linkIdentity(c, conn, u, id)
 	if errors.Is(err, errLinkedElsewhere) {
 		p.refused(c, conn, "identity linked to another account", nil)
-		return p.pages().Error(c, http.StatusConflict, "Аккаунт "+conn.Title()+" уже привязан", linkedElsewhere(conn), PathMethods)
+		return p.pages().Error(c, http.StatusConflict, "Аккаунт "+conn.Title()+" уже привязан", linkedElsewhere(conn), login.PathMethods)
 	}
 	if err != nil {
 		return p.pages().Internal(c, "link identity", err)
 	}
-	return c.Redirect(http.StatusSeeOther, PathMethods)
+	return c.Redirect(http.StatusSeeOther, login.PathMethods)
 }
 
 var errLinkedElsewhere = errors.New("identity linked to another account")
@@ -529,7 +527,7 @@ func newVerifier() string {
 // backURL is where a refused attempt sends the person back to.
 func (p *Part) backURL(a attempt) string {
 	if a.Mode == ModeLink {
-		return PathMethods
+		return login.PathMethods
 	}
 	if a.AuthRequestID != "" {
 		return login.PathLogin + "?" + url.Values{"authRequestID": {a.AuthRequestID}}.Encode()
