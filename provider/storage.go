@@ -287,6 +287,10 @@ func (s *opStorage) CreateAccessToken(ctx context.Context, req op.TokenRequest) 
 	}
 	t := s.accessTokenRow(req, clientID)
 	if err := s.store.CreateAccessToken(ctx, t); err != nil {
+		if storage.IsReused(err) {
+			// The code was presented again while this exchange ran (see AuthRequestByCode).
+			return "", time.Time{}, oidc.ErrInvalidGrant().WithDescription("code already used").WithParent(err)
+		}
 		return "", time.Time{}, asOIDC(ctx, err, "store access token")
 	}
 	s.metrics.TokenIssued(grant)
@@ -310,6 +314,10 @@ func (s *opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req op.Tok
 			CreatedAt: now, ExpiresAt: now.Add(s.lifetimes.RefreshIdle), FamilyExpiresAt: now.Add(s.lifetimes.RefreshMax),
 		}
 		if err := s.store.CreateRefreshToken(ctx, t, raw, access); err != nil {
+			if storage.IsReused(err) {
+				// The code was presented again while this exchange ran (see AuthRequestByCode).
+				return "", "", time.Time{}, oidc.ErrInvalidGrant().WithDescription("code already used").WithParent(err)
+			}
 			return "", "", time.Time{}, asOIDC(ctx, err, "store refresh token")
 		}
 		s.metrics.TokenIssued(string(oidc.GrantTypeCode))
@@ -325,6 +333,11 @@ func (s *opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req op.Tok
 		err := s.store.RotateRefreshToken(ctx, r.t.ID, &next, raw, access)
 		if storage.IsReused(err) {
 			return "", "", time.Time{}, oidc.ErrInvalidGrant().WithDescription("refresh token already used").WithParent(err)
+		}
+		if storage.IsNotFound(err) {
+			// Revoked or expired since TokenRequestByRefreshToken read it, or its
+			// account blocked or session ended: the rotation re-checks all of it.
+			return "", "", time.Time{}, oidc.ErrInvalidGrant().WithDescription("refresh token invalid or expired").WithParent(err)
 		}
 		if err != nil {
 			return "", "", time.Time{}, asOIDC(ctx, err, "rotate refresh token")

@@ -24,6 +24,8 @@ const (
 	qInsertRefreshToken
 	qSpendRefreshToken
 	qUseCode
+	qInsertAccessTokenOfCode
+	qInsertRefreshTokenOfCode
 	nHotQueries
 )
 
@@ -56,6 +58,42 @@ func refreshTokenArgs(t *RefreshToken) []any {
 	}
 }
 
+// spendableWhere is the WHERE of a rotation's spend, with arguments the old id and now
+// (written as now, e.g. "?::timestamptz"). A generation is spent at most once, and
+// only while it is live (a revoked family's rows all are revoked), its account not
+// blocked and its session, if it has one, not ended. The provider checks the account
+// before it rotates, but a block or logout may commit in between: checked here, in
+// the statement that spends, it cannot. The other way round, a rotation that commits
+// while a revocation runs is caught by it (see revokeTokensTx). Both subqueries are
+// primary-key lookups. An absent account or session refuses nothing: accounts are
+// never deleted, and an expired session's tokens outlive it (only ending one, which
+// marks it, takes them away).
+func spendableWhere(now string) string {
+	return "refresh_tokens.id = ? AND refresh_tokens.spent_at IS NULL AND refresh_tokens.revoked_at IS NULL " +
+		"AND refresh_tokens.expires_at > " + now + " " +
+		"AND NOT EXISTS (SELECT 1 FROM users WHERE users.id = refresh_tokens.user_id AND users.blocked) " +
+		"AND NOT EXISTS (SELECT 1 FROM sessions WHERE sessions.id = refresh_tokens.session_id AND sessions.ended_at IS NOT NULL)"
+}
+
+// rotationLockClass is the first key of the PostgreSQL advisory locks that order
+// rotations and revocations of one account's refresh tokens (the second is the hash
+// of the account id; see revokeTokensTx). It spells "rfsh".
+const rotationLockClass = 0x72667368
+
+// rotationLockPostgres is the rotation's part of that ordering, a predicate on the
+// generation being spent: a shared, transaction-scoped advisory lock on its account,
+// held until the rotation commits. Costlier than the other predicates, so PostgreSQL
+// evaluates it last, on a generation that is otherwise spendable, and before it locks
+// the row. It is in memory only: no row is written for it. The lock function returns
+// nothing, hence the sub-select.
+var rotationLockPostgres = fmt.Sprintf(" AND EXISTS (SELECT 1 FROM (SELECT pg_advisory_xact_lock_shared(%d, hashtext(refresh_tokens.user_id))) AS rotation_lock)", rotationLockClass)
+
+// lockRotationsPostgres takes the revocation's part: exclusive locks on the accounts
+// of the refresh tokens matching a WHERE (appended), in one order so that two
+// revocations cannot deadlock.
+var lockRotationsPostgres = fmt.Sprintf("SELECT pg_advisory_xact_lock(%d, k) FROM "+
+	"(SELECT DISTINCT hashtext(user_id) AS k FROM refresh_tokens WHERE user_id <> '' AND ", rotationLockClass)
+
 // rotatePostgres is a whole rotation in one statement, one round trip instead of five
 // (BEGIN, UPDATE, two INSERTs, COMMIT): the spend, the next generation and its access
 // token, each inserted only if the one before it happened. A statement is atomic on
@@ -66,7 +104,7 @@ func refreshTokenArgs(t *RefreshToken) []any {
 // its expiry; no row means nothing was written.
 var rotatePostgres = dollarPlaceholders(
 	"WITH spent AS (UPDATE refresh_tokens SET spent_at = ?::timestamptz " +
-		"WHERE id = ? AND spent_at IS NULL AND revoked_at IS NULL AND expires_at > ?::timestamptz " +
+		"WHERE " + spendableWhere("?::timestamptz") + rotationLockPostgres + " " +
 		"RETURNING family_id, family_expires_at), " +
 		"next AS (INSERT INTO refresh_tokens (" + strings.Join(refreshTokenColumns, ", ") + ") " +
 		"SELECT " + castList(refreshTokenColumns, map[string]string{
@@ -83,6 +121,46 @@ var rotatePostgres = dollarPlaceholders(
 var createFamilyPostgres = dollarPlaceholders(
 	"WITH refresh AS (" + insertSQL("refresh_tokens", refreshTokenColumns) + ") " +
 		insertSQL("access_tokens", accessTokenColumns))
+
+// Tokens made from an authorization code are inserted only while the code has not
+// been presented again (auth_requests.code_reused_at, set by RevokeAuthRequestTokens
+// before it revokes). A second presentation may revoke the code's tokens before the
+// first has created them; the check in the inserting statement closes that gap. On
+// SQLite writers take turns, so a NOT EXISTS suffices. On PostgreSQL (READ COMMITTED)
+// the insert and the revocation could each miss the other's uncommitted write, so the
+// insert share-locks the request's row, which the reuse's UPDATE locks exclusively:
+// whichever comes second waits for the other to commit, then sees it (the locked row
+// is re-read at its newest version, the revocation's next statement sees the tokens).
+// A request with no row refuses nothing.
+const (
+	codeLockPostgres   = "ar AS MATERIALIZED (SELECT code_reused_at FROM auth_requests WHERE id = ? FOR SHARE)"
+	codeUnusedPostgres = " WHERE NOT EXISTS (SELECT 1 FROM ar WHERE code_reused_at IS NOT NULL)"
+	codeUnusedSQLite   = " WHERE NOT EXISTS (SELECT 1 FROM auth_requests WHERE id = ? AND code_reused_at IS NOT NULL)"
+)
+
+// createCodeFamilyPostgres is createFamilyPostgres for a family made from a code; the
+// access token is inserted only if the generation was. Arguments: the auth request id,
+// refreshTokenArgs, accessTokenArgs. No row affected means nothing was written.
+var createCodeFamilyPostgres = dollarPlaceholders(
+	"WITH " + codeLockPostgres + ", " +
+		"refresh AS (INSERT INTO refresh_tokens (" + strings.Join(refreshTokenColumns, ", ") + ") " +
+		"SELECT " + castList(refreshTokenColumns, nil) + codeUnusedPostgres + " RETURNING 1) " +
+		"INSERT INTO access_tokens (" + strings.Join(accessTokenColumns, ", ") + ") " +
+		"SELECT " + castList(accessTokenColumns, nil) + " FROM refresh")
+
+// insertCodeAccessPostgres inserts an access token made from a code (no refresh
+// token). Arguments: the auth request id, accessTokenArgs.
+var insertCodeAccessPostgres = dollarPlaceholders(
+	"WITH " + codeLockPostgres + " " +
+		"INSERT INTO access_tokens (" + strings.Join(accessTokenColumns, ", ") + ") " +
+		"SELECT " + castList(accessTokenColumns, nil) + codeUnusedPostgres)
+
+// insertIfCodeUnused is an INSERT of columns that happens only while the code of the
+// auth request (the last argument) has not been presented again (SQLite).
+func insertIfCodeUnused(table string, columns []string) string {
+	return "INSERT INTO " + table + " (" + strings.Join(columns, ", ") + ") SELECT ?" +
+		strings.Repeat(", ?", len(columns)-1) + codeUnusedSQLite
+}
 
 // castList is a SELECT list of typed placeholders for columns, with some columns taken
 // from elsewhere: in INSERT … SELECT PostgreSQL does not infer a placeholder's type
@@ -129,12 +207,14 @@ var hotSQL = [nHotQueries]string{
 	qInsertRefreshToken: insertSQL("refresh_tokens", refreshTokenColumns),
 	// A generation is spent at most once: the WHERE is the check, rows affected the
 	// verdict, and RETURNING hands back the family in the same statement.
-	qSpendRefreshToken: "UPDATE refresh_tokens SET spent_at = ? " +
-		"WHERE id = ? AND spent_at IS NULL AND revoked_at IS NULL AND expires_at > ? " +
-		"RETURNING family_id, family_expires_at",
+	qSpendRefreshToken: "UPDATE refresh_tokens SET spent_at = ? WHERE " + spendableWhere("?") +
+		" RETURNING family_id, family_expires_at",
 	// A code is used at most once; its row stays until the new expiry so that a
 	// second presentation is recognised.
 	qUseCode: "UPDATE auth_requests SET code_used_at = ?, expires_at = ? WHERE id = ? AND code_used_at IS NULL",
+	// SQLite only; PostgreSQL uses createCodeFamilyPostgres and insertCodeAccessPostgres.
+	qInsertAccessTokenOfCode:  insertIfCodeUnused("access_tokens", accessTokenColumns),
+	qInsertRefreshTokenOfCode: insertIfCodeUnused("refresh_tokens", refreshTokenColumns),
 }
 
 // hotStatements holds the statements for one database.
@@ -143,9 +223,19 @@ type hotStatements struct {
 	stmt  [nHotQueries]*sql.Stmt // prepared on the pool (SQLite only)
 }
 
+// postgresSQL replaces statements of hotSQL on PostgreSQL: a spend outside
+// rotatePostgres (a rotation with no access token) takes the same account lock.
+var postgresSQL = map[hotQuery]string{
+	qSpendRefreshToken: "UPDATE refresh_tokens SET spent_at = ? WHERE " + spendableWhere("?") + rotationLockPostgres +
+		" RETURNING family_id, family_expires_at",
+}
+
 func (h *hotStatements) prepare(ctx context.Context, db *sql.DB, dialect string) error {
 	for q, text := range hotSQL {
 		if dialect == "postgres" {
+			if pg, ok := postgresSQL[hotQuery(q)]; ok {
+				text = pg
+			}
 			text = dollarPlaceholders(text)
 		}
 		h.query[q] = text

@@ -139,8 +139,12 @@ type AuthRequest struct {
 	Done                bool
 	CodeHash            *string `gorm:"uniqueIndex;size:64"`
 	CodeUsedAt          *time.Time
-	CreatedAt           time.Time
-	ExpiresAt           time.Time `gorm:"index"`
+	// CodeReusedAt is when the code was presented again. Token creation from the
+	// request checks it in the same statement as its inserts, so a winner that creates
+	// its tokens after the second presentation revoked them is refused.
+	CodeReusedAt *time.Time
+	CreatedAt    time.Time
+	ExpiresAt    time.Time `gorm:"index"`
 }
 
 // AccessToken records an issued access token (a JWT whose jti is ID) so it can be

@@ -10,19 +10,47 @@ import (
 	"gorm.io/gorm"
 )
 
-// CreateAccessToken records an issued access token.
+// CreateAccessToken records an issued access token. One made from an authorization
+// code whose reuse was already detected is refused with ErrReused (see
+// RevokeAuthRequestTokens).
 func (s *Store) CreateAccessToken(ctx context.Context, t *AccessToken) error {
 	s.stampAccess(t)
 	args := accessTokenArgs(t)
 	var err error
-	if s.batch != nil {
+	switch {
+	case t.AuthRequestID != "" && s.dialect == "postgres":
+		err = insertedOne(s.sqlDB.ExecContext(ctx, insertCodeAccessPostgres, append([]any{t.AuthRequestID}, args...)...))
+	case t.AuthRequestID != "":
+		err = s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+			return insertedOne(s.execResult(ctx, tx, qInsertAccessTokenOfCode, append(args, t.AuthRequestID)...))
+		})
+	case s.batch != nil:
 		err = s.batch.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 			return s.exec(ctx, tx, qInsertAccessToken, args...)
 		})
-	} else {
+	default:
 		err = s.exec(ctx, nil, qInsertAccessToken, args...)
 	}
+	if errors.Is(err, ErrReused) {
+		return fmt.Errorf("create access token of auth request %q: code reused: %w", t.AuthRequestID, ErrReused)
+	}
 	return mapErr(err, "create access token")
+}
+
+// insertedOne turns a guarded insert's result into ErrReused when it inserted nothing
+// (the code was reused; nothing was written).
+func insertedOne(res sql.Result, err error) error {
+	if err != nil {
+		return err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return ErrReused
+	}
+	return nil
 }
 
 // stampAccess fills what gorm's Create would have: an id and the creation time.
@@ -54,7 +82,9 @@ func (s *Store) RevokeAccessToken(ctx context.Context, id string) error {
 // CreateRefreshToken stores the first generation of a new family (raw is the token
 // handed to the client; only its hash is stored), with the access token issued alongside.
 // A family made from an authorization code needs that access token: it is what ties
-// the family to its code when a reused code revokes what it produced.
+// the family to its code when a reused code revokes what it produced. A family made
+// from a code whose reuse was already detected is refused with ErrReused, nothing
+// written.
 func (s *Store) CreateRefreshToken(ctx context.Context, t *RefreshToken, raw string, access *AccessToken) error {
 	if t.AuthRequestID != "" && (access == nil || access.AuthRequestID != t.AuthRequestID) {
 		return fmt.Errorf("create refresh token: a family from auth request %q needs its access token", t.AuthRequestID)
@@ -64,14 +94,36 @@ func (s *Store) CreateRefreshToken(ctx context.Context, t *RefreshToken, raw str
 		t.FamilyID = NewID()
 	}
 	t.TokenHash = HashSecret(raw)
-	if s.dialect == "postgres" && access != nil {
+	var err error
+	switch {
+	case s.dialect == "postgres" && t.AuthRequestID != "":
 		access.FamilyID = t.FamilyID
 		s.stampAccess(access)
-		_, err := s.sqlDB.ExecContext(ctx, createFamilyPostgres, append(refreshTokenArgs(t), accessTokenArgs(access)...)...)
-		return mapErr(err, "create refresh token")
+		args := append([]any{t.AuthRequestID}, refreshTokenArgs(t)...)
+		err = insertedOne(s.sqlDB.ExecContext(ctx, createCodeFamilyPostgres, append(args, accessTokenArgs(access)...)...))
+	case s.dialect == "postgres" && access != nil:
+		access.FamilyID = t.FamilyID
+		s.stampAccess(access)
+		_, err = s.sqlDB.ExecContext(ctx, createFamilyPostgres, append(refreshTokenArgs(t), accessTokenArgs(access)...)...)
+	default:
+		err = s.createFamily(ctx, t, access)
 	}
-	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		if err := s.exec(ctx, tx, qInsertRefreshToken, refreshTokenArgs(t)...); err != nil {
+	if errors.Is(err, ErrReused) {
+		return fmt.Errorf("create refresh token of auth request %q: code reused: %w", t.AuthRequestID, ErrReused)
+	}
+	return mapErr(err, "create refresh token")
+}
+
+// createFamily is CreateRefreshToken in one write transaction.
+func (s *Store) createFamily(ctx context.Context, t *RefreshToken, access *AccessToken) error {
+	return s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		if t.AuthRequestID != "" {
+			// Writers take turns on SQLite: checked by the first insert, the code
+			// stays unreused until this transaction commits.
+			if err := insertedOne(s.execResult(ctx, tx, qInsertRefreshTokenOfCode, append(refreshTokenArgs(t), t.AuthRequestID)...)); err != nil {
+				return err // ErrReused: nothing written
+			}
+		} else if err := s.exec(ctx, tx, qInsertRefreshToken, refreshTokenArgs(t)...); err != nil {
 			return err
 		}
 		if access != nil {
@@ -81,7 +133,6 @@ func (s *Store) CreateRefreshToken(ctx context.Context, t *RefreshToken, raw str
 		}
 		return nil
 	})
-	return mapErr(err, "create refresh token")
 }
 
 func (s *Store) stampRefresh(t *RefreshToken) {
@@ -127,7 +178,9 @@ func (s *Store) RefreshTokenByID(ctx context.Context, id string) (*RefreshToken,
 // RotateRefreshToken spends generation oldID and stores next (raw is its token) with
 // the access token issued alongside, in one transaction. The spend is a conditional
 // UPDATE: of two racing rotations exactly one wins; the loser is treated as a replay
-// and revokes the family.
+// and revokes the family (ErrReused). A generation that is revoked or expired, or
+// whose account is blocked or session ended, is refused with ErrNotFound, its family
+// revoked too.
 func (s *Store) RotateRefreshToken(ctx context.Context, oldID string, next *RefreshToken, raw string, access *AccessToken) error {
 	s.stampRefresh(next)
 	next.TokenHash = HashSecret(raw)
@@ -139,14 +192,20 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldID string, next *Refr
 		err = s.rotate(ctx, oldID, next, access, now)
 	}
 	if errors.Is(err, ErrReused) {
-		// The losing side of a race, or a spent, revoked or expired generation: the
-		// family of a generation never changes, so it is read after the fact.
+		// Refused: the losing side of a race or a spent generation (a replay), or a
+		// revoked or expired one, or one whose account or session was taken away
+		// since the provider looked. The family of a generation never changes, and
+		// a spent one stays spent, so both are read after the fact.
 		var old RefreshToken
-		if err := s.db.WithContext(ctx).Select("family_id").Where("id = ?", oldID).Take(&old).Error; err != nil {
+		if err := s.db.WithContext(ctx).Select("family_id", "spent_at").Where("id = ?", oldID).Take(&old).Error; err != nil {
 			return mapErr(err, "rotate refresh token")
 		}
 		if rerr := s.RevokeRefreshFamily(ctx, old.FamilyID); rerr != nil {
 			return rerr
+		}
+		if old.SpentAt == nil {
+			return fmt.Errorf("rotate refresh token of family %q: revoked, expired, or its account or session taken away: %w",
+				old.FamilyID, ErrNotFound)
 		}
 		return fmt.Errorf("rotate refresh token of family %q: %w", old.FamilyID, ErrReused)
 	}
@@ -208,12 +267,21 @@ func (s *Store) RevokeRefreshFamily(ctx context.Context, familyID string) error 
 }
 
 // RevokeAuthRequestTokens revokes every token issued from one authorization code
-// (RFC 6749 §4.1.2: a code used twice should revoke what it produced).
+// (RFC 6749 §4.1.2: a code used twice should revoke what it produced), and marks the
+// code reused so that tokens its first exchange creates later are refused: the two
+// exchanges run at once, and the second may get here before the first has created
+// its tokens.
 func (s *Store) RevokeAuthRequestTokens(ctx context.Context, authRequestID string) error {
 	if authRequestID == "" {
 		return nil // an empty id would match every client_credentials token
 	}
 	err := s.tx(ctx, func(tx *gorm.DB) error {
+		// First, so that on PostgreSQL it waits for a token insert that holds the
+		// row (see createCodeFamilyPostgres) and the statements below see its rows.
+		if err := tx.Model(&AuthRequest{}).Where("id = ? AND code_reused_at IS NULL", authRequestID).
+			Update("code_reused_at", s.now()).Error; err != nil {
+			return err
+		}
 		// Every family a code produced was created with an access token that names
 		// both (CreateRefreshToken), and refresh_tokens keeps no index on the code.
 		var families []string
@@ -253,8 +321,27 @@ func (s *Store) RevokeUserTokens(ctx context.Context, userID string) error {
 // family_id and auth_request_id only where they are set (a machine's token has none of
 // them), so a where on those columns must also say "<column> <> ”" for the database
 // to use the index.
+//
+// A rotation racing the revocation must not leave a live generation behind. On
+// SQLite writers take turns: the rotation commits wholly before the revocation (which
+// then sees its rows) or after it (and finds its generation revoked). PostgreSQL runs
+// each statement here on its own snapshot (READ COMMITTED): an UPDATE that meets a
+// generation a rotation has locked waits for the rotation to commit, then revokes
+// that generation, but not the next one the rotation inserted, which its snapshot
+// does not hold; repeating the UPDATE only chases a client that keeps refreshing. So
+// on PostgreSQL the revocation first takes an exclusive advisory lock on each account
+// concerned, which every rotation holds shared while it runs (rotationLockPostgres):
+// a rotation already running commits before the UPDATEs below take their snapshots,
+// and they see what it inserted; one that starts later waits for this transaction to
+// commit and then finds its generation revoked. That is one more statement, on the
+// revocation path only.
 func (s *Store) revokeTokensTx(tx *gorm.DB, where string, args ...any) error {
 	now := s.now()
+	if s.dialect == "postgres" {
+		if err := tx.Exec(lockRotationsPostgres+"("+where+") ORDER BY k) AS accounts", args...).Error; err != nil {
+			return err
+		}
+	}
 	if err := tx.Model(&RefreshToken{}).Where(where, args...).Where("revoked_at IS NULL").
 		Update("revoked_at", now).Error; err != nil {
 		return err

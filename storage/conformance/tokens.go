@@ -11,7 +11,7 @@ import (
 )
 
 func tokenTests() []test {
-	return []test{
+	return append([]test{
 		{"access token create, load and revoke", testAccessToken},
 		{"access token expiry", testAccessTokenExpiry},
 		{"refresh token stored hashed", testRefreshHashed},
@@ -27,7 +27,7 @@ func tokenTests() []test {
 		{"a family from a code needs its access token", testRefreshNeedsAccess},
 		{"reads see the write just before", testReadYourWrites},
 		{"race reads see their own writes", testRaceReadYourWrites},
-	}
+	}, tokenRaceTests()...)
 }
 
 func testRefreshRotateKeepsFamily(t *testing.T, e *env) {
