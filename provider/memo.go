@@ -29,49 +29,37 @@ func withRequestMemo(next http.Handler) http.Handler {
 
 // userOnce returns the account, reading it at most once per request.
 func userOnce(ctx context.Context, id string, load func(context.Context, string) (*storage.User, error)) (*storage.User, error) {
-	memo, _ := ctx.Value(requestMemoKey{}).(*requestMemo)
-	if memo == nil {
-		return load(ctx, id)
-	}
-	memo.mu.Lock()
-	u := memo.users[id]
-	memo.mu.Unlock()
-	if u != nil {
-		return u, nil
-	}
-	u, err := load(ctx, id)
-	if err == nil {
-		memo.mu.Lock()
-		if memo.users == nil {
-			memo.users = map[string]*storage.User{}
-		}
-		memo.users[id] = u
-		memo.mu.Unlock()
-	}
-	return u, err
+	return once(ctx, func(m *requestMemo) *map[string]*storage.User { return &m.users }, id, load)
 }
 
 // gosuslugiOnce returns the account's Gosuslugi claims, reading them at most once per
 // request (an ID token and a userinfo answer in one request ask twice).
 func gosuslugiOnce(ctx context.Context, userID string, load func(context.Context, string) (map[string]any, error)) (map[string]any, error) {
+	return once(ctx, func(m *requestMemo) *map[string]map[string]any { return &m.gosuslugi }, userID, load)
+}
+
+// once reads key through load at most once per request, keeping what it read in the
+// request memo's table; without a memo (outside a protocol request) it just loads.
+func once[T any](ctx context.Context, table func(*requestMemo) *map[string]T, key string, load func(context.Context, string) (T, error)) (T, error) {
 	memo, _ := ctx.Value(requestMemoKey{}).(*requestMemo)
 	if memo == nil {
-		return load(ctx, userID)
+		return load(ctx, key)
 	}
 	memo.mu.Lock()
-	claims, ok := memo.gosuslugi[userID]
+	v, ok := (*table(memo))[key]
 	memo.mu.Unlock()
 	if ok {
-		return claims, nil
+		return v, nil
 	}
-	claims, err := load(ctx, userID)
+	v, err := load(ctx, key)
 	if err == nil {
 		memo.mu.Lock()
-		if memo.gosuslugi == nil {
-			memo.gosuslugi = map[string]map[string]any{}
+		t := table(memo)
+		if *t == nil {
+			*t = map[string]T{}
 		}
-		memo.gosuslugi[userID] = claims
+		(*t)[key] = v
 		memo.mu.Unlock()
 	}
-	return claims, err
+	return v, err
 }
