@@ -90,7 +90,7 @@ func (a *App) submitContactForm(cf codeFlow) echo.HandlerFunc {
 		if !ok {
 			return err
 		}
-		f, who, perr := readContact(c)
+		f, who, perr := ReadContact(c)
 		if perr != nil {
 			return a.contactForm(c, cf, req, f, "", map[string]string{"login": perr.Error()}, http.StatusBadRequest)
 		}

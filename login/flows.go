@@ -67,8 +67,9 @@ func decodeState(raw string) flowState {
 	return s
 }
 
-// readContact reads the form's mode and phone/email.
-func readContact(c echo.Context) (web.ContactFields, contact.Contact, error) {
+// ReadContact reads a form's mode ("phone" or "email") and phone or email, for every
+// page that asks for a contact.
+func ReadContact(c echo.Context) (web.ContactFields, contact.Contact, error) {
 	f := web.ContactFields{Mode: c.FormValue("mode"), Login: c.FormValue("login")}
 	if f.Mode != "email" {
 		f.Mode = "phone"

@@ -34,6 +34,9 @@ type Host interface {
 	FinishSignIn(c echo.Context, u *storage.User, proof session.Proof, authRequestID, next string) error
 	// Kick delivers queued back-channel logouts soon (after sessions were ended).
 	Kick()
+	// Record appends an audit event with the request's IP and browser. What it records
+	// has happened already, so a lost row is logged, not shown.
+	Record(c echo.Context, e *storage.AuditEvent)
 	// SignInButtons and RegisterButtons are every part's buttons (login.Buttons), for
 	// a part's page that offers the other ways in.
 	SignInButtons(authRequestID string) []web.UpstreamLink
@@ -93,6 +96,9 @@ func (a *App) Sessions() *session.Manager { return a.sessions }
 func (a *App) PendingRequest(ctx context.Context, id string) *provider.PendingRequest {
 	return a.pendingOf(ctx, id)
 }
+
+// Record implements Host.
+func (a *App) Record(c echo.Context, e *storage.AuditEvent) { a.record(c, e) }
 
 // Kick implements Host.
 func (a *App) Kick() { a.kickLogout() }

@@ -68,7 +68,7 @@ func (a *App) submitRegister(c echo.Context) error {
 	if !ok {
 		return err
 	}
-	f, who, perr := readContact(c)
+	f, who, perr := ReadContact(c)
 	fieldErrors := map[string]string{}
 	if perr != nil {
 		fieldErrors["login"] = perr.Error()

@@ -2,6 +2,7 @@ package login
 
 import (
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
@@ -256,8 +257,7 @@ func (a *App) record(c echo.Context, e *storage.AuditEvent) {
 	e.IP = c.RealIP()
 	e.UserAgent = c.Request().UserAgent()
 	if err := a.events.RecordEvent(c.Request().Context(), e); err != nil {
-		// The sign-in itself succeeded or failed already; a lost audit row is logged.
-		c.Logger().Error(err)
+		slog.ErrorContext(c.Request().Context(), "record audit event", "kind", e.Kind, "user", e.UserID, "err", err)
 	}
 }
 

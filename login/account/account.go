@@ -2,7 +2,6 @@ package account
 
 import (
 	"context"
-	"log/slog"
 	"net/http"
 	"strings"
 	"time"
@@ -59,7 +58,6 @@ type Store interface {
 	UserCertificates(ctx context.Context, userID string) ([]storage.Certificate, error)
 	UnlinkIdentity(ctx context.Context, userID, identityID string) error
 
-	RecordEvent(ctx context.Context, e *storage.AuditEvent) error
 	UserEventsPage(ctx context.Context, userID string, offset, limit int) ([]storage.AuditEvent, int64, error)
 
 	CreateCode(ctx context.Context, c *storage.OneTimeCode) error
@@ -309,15 +307,8 @@ func done(c echo.Context, path, key string) error {
 	return c.Redirect(http.StatusSeeOther, path+"?done="+key)
 }
 
-// record appends an audit event of the account; the change itself has happened, so a
-// lost row is logged, not shown.
-func (p *Part) record(c echo.Context, e *storage.AuditEvent) {
-	e.IP = c.RealIP()
-	e.UserAgent = c.Request().UserAgent()
-	if err := p.store.RecordEvent(c.Request().Context(), e); err != nil {
-		slog.ErrorContext(c.Request().Context(), "record audit event", "kind", e.Kind, "user", e.UserID, "err", err)
-	}
-}
+// record appends an audit event through the login app.
+func (p *Part) record(c echo.Context, e *storage.AuditEvent) { p.host.Record(c, e) }
 
 // formatTime writes an instant as the pages show it: 22.11.2026 14:05, Moscow time.
 func (p *Part) formatTime(t time.Time) string {

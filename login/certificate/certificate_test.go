@@ -53,6 +53,7 @@ type host struct {
 	pages    *page.Pages
 	sessions *session.Manager
 	requests map[string]*provider.PendingRequest
+	events   *storage.Store // Record writes here, as the login app does
 
 	mu     sync.Mutex
 	signed []signedIn
@@ -66,6 +67,12 @@ type signedIn struct {
 func (h *host) Pages() *page.Pages         { return h.pages }
 func (h *host) Sessions() *session.Manager { return h.sessions }
 func (h *host) Kick()                      {}
+func (h *host) Record(c echo.Context, e *storage.AuditEvent) {
+	e.IP, e.UserAgent = c.RealIP(), c.Request().UserAgent()
+	if err := h.events.RecordEvent(c.Request().Context(), e); err != nil {
+		panic(err)
+	}
+}
 
 // The login app's buttons: its own part's (filtered out on its page) and another's.
 func (h *host) SignInButtons(id string) []web.UpstreamLink {
@@ -141,7 +148,7 @@ func newEnv(t *testing.T, tune func(*certificate.Config)) *env {
 		t.Fatal(err)
 	}
 	sent := &sender{sent: map[string]string{}}
-	h := &host{pages: page.New(r), sessions: session.NewManager(store, session.DefaultPolicy, false),
+	h := &host{pages: page.New(r), sessions: session.NewManager(store, session.DefaultPolicy, false), events: store,
 		requests: map[string]*provider.PendingRequest{"req1": {ID: "req1", ClientID: "report", ClientName: "Астрал.Отчет"}}}
 	cfg := certificate.Config{
 		Store: store, Verifier: v, Codes: otp.New(store, sent, []byte("0123456789abcdef0123456789abcdef"), otp.DefaultPolicy),

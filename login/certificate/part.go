@@ -37,7 +37,6 @@ type Store interface {
 	CertificatesBySNILS(ctx context.Context, snils string) ([]storage.Certificate, error)
 	TouchIdentity(ctx context.Context, id string) error
 	UserByID(ctx context.Context, id string) (*storage.User, error)
-	RecordEvent(ctx context.Context, e *storage.AuditEvent) error
 	Hit(ctx context.Context, key string, window time.Duration) (int64, error)
 	Now() time.Time
 }
@@ -606,13 +605,8 @@ func (p *Part) refused(c echo.Context, mode, reason string, err error) {
 	slog.WarnContext(c.Request().Context(), "certificate sign-in refused", args...)
 }
 
-func (p *Part) record(c echo.Context, e *storage.AuditEvent) {
-	e.IP = c.RealIP()
-	e.UserAgent = c.Request().UserAgent()
-	if err := p.cfg.Store.RecordEvent(c.Request().Context(), e); err != nil {
-		slog.ErrorContext(c.Request().Context(), "record audit event", "kind", e.Kind, "err", err)
-	}
-}
+// record appends an audit event through the login app.
+func (p *Part) record(c echo.Context, e *storage.AuditEvent) { p.host.Record(c, e) }
 
 // withRequest adds the authorization request to a path of ours.
 func withRequest(path, authRequestID string) string {

@@ -150,14 +150,7 @@ func (p *Part) submitRegister(c echo.Context) error {
 	if row == nil {
 		return p.registrationGone(c)
 	}
-	f := web.ContactFields{Mode: c.FormValue("mode"), Login: c.FormValue("login")}
-	if f.Mode != "email" {
-		f.Mode = "phone"
-	}
-	if len(f.Login) > 320 {
-		f.Login = f.Login[:320]
-	}
-	who, err := contact.Parse(contact.Kind(f.Mode), f.Login)
+	f, who, err := login.ReadContact(c)
 	if err != nil {
 		return p.registerForm(c, row, cert, f, http.StatusBadRequest, "", map[string]string{"login": err.Error()})
 	}

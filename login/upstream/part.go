@@ -35,7 +35,6 @@ type Store interface {
 	UserByPhone(ctx context.Context, phone string) (*storage.User, error)
 	UserByEmail(ctx context.Context, email string) (*storage.User, error)
 	CreateUserWithIdentity(ctx context.Context, u *storage.User, consents []storage.Consent, id *storage.Identity) error
-	RecordEvent(ctx context.Context, e *storage.AuditEvent) error
 	Hit(ctx context.Context, key string, window time.Duration) (int64, error)
 	Now() time.Time
 }
@@ -553,13 +552,8 @@ func (p *Part) refused(c echo.Context, conn Connector, reason string, err error)
 	slog.WarnContext(c.Request().Context(), "upstream sign-in refused", args...)
 }
 
-func (p *Part) record(c echo.Context, e *storage.AuditEvent) {
-	e.IP = c.RealIP()
-	e.UserAgent = c.Request().UserAgent()
-	if err := p.store.RecordEvent(c.Request().Context(), e); err != nil {
-		slog.ErrorContext(c.Request().Context(), "record audit event", "kind", e.Kind, "err", err)
-	}
-}
+// record appends an audit event through the login app.
+func (p *Part) record(c echo.Context, e *storage.AuditEvent) { p.host.Record(c, e) }
 
 // binding is the cookie that ties attempts and pending links to the browser.
 func (p *Part) binding() binding.Cookie {
