@@ -10,7 +10,6 @@ import (
 
 	"github.com/astral/idp/login"
 	"github.com/astral/idp/login/contact"
-	"github.com/astral/idp/login/otp"
 	"github.com/astral/idp/login/page"
 	"github.com/astral/idp/login/web"
 	"github.com/astral/idp/storage"
@@ -71,15 +70,6 @@ type Store interface {
 	Now() time.Time
 }
 
-// Codes issues and checks one-time codes (login/otp).
-type Codes interface {
-	Start(ctx context.Context, r otp.Request) (*storage.OneTimeCode, error)
-	Resend(ctx context.Context, flowID, clientName, ip string, silent bool) (*storage.OneTimeCode, error)
-	Verify(ctx context.Context, flowID, code string) (*storage.OneTimeCode, error)
-	Flow(ctx context.Context, flowID string) (*storage.OneTimeCode, error)
-	Policy() otp.Policy
-}
-
 // Hasher hashes new passwords and checks the current one (login/password).
 type Hasher interface {
 	Hash(password string) (string, error)
@@ -110,7 +100,7 @@ var DefaultLimits = Limits{Window: 15 * time.Minute, PasswordFailures: 10, Conta
 // Config is what the cabinet is built from.
 type Config struct {
 	Store  Store
-	Codes  Codes
+	Codes  login.Codes
 	Hasher Hasher
 	// Links are the configured connectors a person may link; nil offers none.
 	Links []LinkOption
@@ -124,7 +114,7 @@ type Config struct {
 // Part is the cabinet, a part of the login app.
 type Part struct {
 	store       Store
-	codes       Codes
+	codes       login.Codes
 	hasher      Hasher
 	links       []LinkOption
 	reauthAfter time.Duration
