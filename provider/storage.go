@@ -34,10 +34,10 @@ type Store interface {
 	CreateAccessToken(ctx context.Context, t *storage.AccessToken) error
 	AccessTokenByID(ctx context.Context, id string) (*storage.AccessToken, error)
 	RevokeAccessToken(ctx context.Context, id string) error
-	CreateRefreshToken(ctx context.Context, t *storage.RefreshToken, raw string, access *storage.AccessToken) error
+	CreateRefreshToken(ctx context.Context, t *storage.RefreshToken, access *storage.AccessToken) (string, error)
 	RefreshTokenByToken(ctx context.Context, raw string) (*storage.RefreshToken, error)
 	FindRefreshToken(ctx context.Context, rawOrID string) (*storage.RefreshToken, error)
-	RotateRefreshToken(ctx context.Context, oldID string, next *storage.RefreshToken, raw string, access *storage.AccessToken) error
+	RotateRefreshToken(ctx context.Context, oldID string, next *storage.RefreshToken, access *storage.AccessToken) (string, error)
 	RevokeRefreshFamily(ctx context.Context, familyID string) error
 	RevokeAuthRequestTokens(ctx context.Context, authRequestID string) error
 
@@ -261,7 +261,7 @@ func (s *opStorage) userActive(ctx context.Context, userID string) (*storage.Use
 func (s *opStorage) accessTokenRow(req op.TokenRequest, clientID string) *storage.AccessToken {
 	now := s.store.Now()
 	t := &storage.AccessToken{
-		ID: storage.NewID(), ClientID: clientID, Scopes: req.GetScopes(), Audience: req.GetAudience(),
+		ID: storage.NewTokenID(now), ClientID: clientID, Scopes: req.GetScopes(), Audience: req.GetAudience(),
 		CreatedAt: now, ExpiresAt: now.Add(s.lifetimes.AccessToken),
 	}
 	switch r := req.(type) {
@@ -301,19 +301,19 @@ func (s *opStorage) CreateAccessToken(ctx context.Context, req op.TokenRequest) 
 // exchange, the next generation after a refresh.
 func (s *opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req op.TokenRequest, current string) (string, string, time.Time, error) {
 	now := s.store.Now()
-	raw := storage.NewSecret()
 	switch r := req.(type) {
 	case authRequest:
 		access := s.accessTokenRow(req, r.r.ClientID)
-		family := storage.NewID()
+		family := storage.NewTokenID(now)
 		access.FamilyID = family
 		t := &storage.RefreshToken{
-			ID: storage.NewID(), FamilyID: family, ClientID: r.r.ClientID, UserID: r.r.UserID,
+			ID: storage.NewTokenID(now), FamilyID: family, ClientID: r.r.ClientID, UserID: r.r.UserID,
 			SessionID: r.r.SessionID, AuthRequestID: r.r.ID, Scopes: r.r.Scopes, Audience: access.Audience,
 			AuthTime: r.r.AuthTime, AMR: r.r.AMR, ACR: r.r.ACR, IDP: r.r.IDP, Claims: r.r.Claims,
 			CreatedAt: now, ExpiresAt: now.Add(s.lifetimes.RefreshIdle), FamilyExpiresAt: now.Add(s.lifetimes.RefreshMax),
 		}
-		if err := s.store.CreateRefreshToken(ctx, t, raw, access); err != nil {
+		raw, err := s.store.CreateRefreshToken(ctx, t, access)
+		if err != nil {
 			if storage.IsReused(err) {
 				// The code was presented again while this exchange ran (see AuthRequestByCode).
 				return "", "", time.Time{}, oidc.ErrInvalidGrant().WithDescription("code already used").WithParent(err)
@@ -327,10 +327,10 @@ func (s *opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req op.Tok
 		// RFC 6749 §6: a narrower scope asked for applies to the new access token
 		// only; the new refresh token keeps the scope of the one presented.
 		next := *r.t
-		next.ID, next.CreatedAt = storage.NewID(), now
+		next.ID, next.CreatedAt = storage.NewTokenID(now), now
 		next.ExpiresAt = minTime(now.Add(s.lifetimes.RefreshIdle), r.t.FamilyExpiresAt)
 		next.SpentAt, next.RevokedAt = nil, nil
-		err := s.store.RotateRefreshToken(ctx, r.t.ID, &next, raw, access)
+		raw, err := s.store.RotateRefreshToken(ctx, r.t.ID, &next, access)
 		if storage.IsReused(err) {
 			return "", "", time.Time{}, oidc.ErrInvalidGrant().WithDescription("refresh token already used").WithParent(err)
 		}

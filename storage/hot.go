@@ -29,6 +29,28 @@ const (
 	nHotQueries
 )
 
+// The token endpoint's reads by primary key, on the read pool: every grant and every
+// userinfo or introspection runs one or two of them, and gorm's statement building
+// and reflection cost more than the read itself.
+type hotRead int
+
+const (
+	rAccessToken hotRead = iota
+	rRefreshToken
+	rUser
+	nHotReads
+)
+
+func selectByID(table string, columns []string, and string) string {
+	return "SELECT " + strings.Join(columns, ", ") + " FROM " + table + " WHERE id = ?" + and
+}
+
+var hotReadSQL = [nHotReads]string{
+	rAccessToken:  selectByID("access_tokens", accessTokenColumns, " AND revoked_at IS NULL AND expires_at > ?"),
+	rRefreshToken: selectByID("refresh_tokens", refreshTokenColumns, ""),
+	rUser:         selectByID("users", userColumns, ""),
+}
+
 // accessTokenColumns and refreshTokenColumns are every column of the models, in the
 // order of accessTokenArgs and refreshTokenArgs (a test compares them with the schema).
 var (
@@ -47,6 +69,36 @@ func accessTokenArgs(t *AccessToken) []any {
 	return []any{
 		t.ID, t.ClientID, t.UserID, t.SessionID, t.FamilyID, t.AuthRequestID,
 		t.Scopes, t.Audience, t.Claims, t.CreatedAt, t.ExpiresAt, t.RevokedAt,
+	}
+}
+
+// userColumns is every column of User, in the order of userDest.
+var userColumns = []string{
+	"id", "phone", "email", "phone_verified", "email_verified", "password_hash",
+	"family_name", "given_name", "middle_name", "blocked", "created_at", "updated_at",
+}
+
+// accessTokenDest, refreshTokenDest and userDest are where a row of each read goes,
+// in the order of the column lists.
+func accessTokenDest(t *AccessToken) []any {
+	return []any{
+		&t.ID, &t.ClientID, &t.UserID, &t.SessionID, &t.FamilyID, &t.AuthRequestID,
+		&t.Scopes, &t.Audience, &t.Claims, &t.CreatedAt, &t.ExpiresAt, &t.RevokedAt,
+	}
+}
+
+func refreshTokenDest(t *RefreshToken) []any {
+	return []any{
+		&t.ID, &t.FamilyID, &t.TokenHash, &t.ClientID, &t.UserID, &t.SessionID, &t.AuthRequestID,
+		&t.Scopes, &t.Audience, &t.AuthTime, &t.AMR, &t.ACR, &t.IDP, &t.Claims,
+		&t.CreatedAt, &t.ExpiresAt, &t.FamilyExpiresAt, &t.SpentAt, &t.RevokedAt,
+	}
+}
+
+func userDest(u *User) []any {
+	return []any{
+		&u.ID, &u.Phone, &u.Email, &u.PhoneVerified, &u.EmailVerified, &u.PasswordHash,
+		&u.FamilyName, &u.GivenName, &u.MiddleName, &u.Blocked, &u.CreatedAt, &u.UpdatedAt,
 	}
 }
 
@@ -221,6 +273,10 @@ var hotSQL = [nHotQueries]string{
 type hotStatements struct {
 	query [nHotQueries]string    // in the dialect's placeholders
 	stmt  [nHotQueries]*sql.Stmt // prepared on the pool (SQLite only)
+
+	readDB    *sql.DB              // the read pool
+	readQuery [nHotReads]string    // in the dialect's placeholders
+	readStmt  [nHotReads]*sql.Stmt // prepared on the read pool (SQLite only)
 }
 
 // postgresSQL replaces statements of hotSQL on PostgreSQL: a spend outside
@@ -252,6 +308,27 @@ func (h *hotStatements) prepare(ctx context.Context, db *sql.DB, dialect string)
 	return nil
 }
 
+// prepareReads readies the reads on pool: the read-only pool on an SQLite file, the
+// one pool elsewhere.
+func (h *hotStatements) prepareReads(ctx context.Context, pool *sql.DB, dialect string) error {
+	h.readDB = pool
+	for q, text := range hotReadSQL {
+		if dialect == "postgres" {
+			text = dollarPlaceholders(text)
+		}
+		h.readQuery[q] = text
+		if dialect != "sqlite" {
+			continue
+		}
+		stmt, err := pool.PrepareContext(ctx, text)
+		if err != nil {
+			return fmt.Errorf("prepare %q: %w", text, err)
+		}
+		h.readStmt[q] = stmt
+	}
+	return nil
+}
+
 func (h *hotStatements) close() {
 	for i, stmt := range h.stmt {
 		if stmt != nil {
@@ -259,6 +336,21 @@ func (h *hotStatements) close() {
 			h.stmt[i] = nil
 		}
 	}
+	for i, stmt := range h.readStmt {
+		if stmt != nil {
+			_ = stmt.Close()
+			h.readStmt[i] = nil
+		}
+	}
+}
+
+// read runs q on the read pool and scans its one row into dest; no row is
+// sql.ErrNoRows.
+func (s *Store) read(ctx context.Context, q hotRead, args []any, dest ...any) error {
+	if stmt := s.hot.readStmt[q]; stmt != nil {
+		return stmt.QueryRowContext(ctx, args...).Scan(dest...)
+	}
+	return s.hot.readDB.QueryRowContext(ctx, s.hot.readQuery[q], args...).Scan(dest...)
 }
 
 // dollarPlaceholders numbers ? placeholders for PostgreSQL ($1, $2, …). The hot

@@ -148,16 +148,21 @@ type AuthRequest struct {
 }
 
 // AccessToken records an issued access token (a JWT whose jti is ID) so it can be
-// revoked and introspected. Its person-related columns are indexed only where set:
-// client_credentials tokens, the most frequent kind, then update two B-trees per insert
-// (primary key, expiry) besides the table. No request looks tokens up by client alone
-// (only removing a product does, which may scan), so client_id is indexed behind
-// user_id, where the cabinet and revoking a product's access need it.
+// revoked and introspected. Its person-related columns are indexed only where they
+// matter: client_credentials tokens, the most frequent kind, then update two B-trees
+// per insert (primary key, expiry) besides the table, and an access token issued with
+// a refresh token generation (FamilyID set) is found through its family alone: the
+// family's generations carry the same account, product and session, so revoking by
+// any of those finds the family there (revokeTokensTx), and a refresh, the other most
+// frequent insert, writes one index entry here instead of three. No request looks
+// tokens up by client alone (only removing a product does, which may scan), so
+// client_id is indexed behind user_id, where the cabinet and revoking a product's
+// access need it.
 type AccessToken struct {
 	ID            string     `gorm:"primaryKey;size:64"`
-	ClientID      string     `gorm:"index:idx_access_tokens_user_client,priority:2,where:user_id <> '';size:64"`
-	UserID        string     `gorm:"index:idx_access_tokens_user_client,priority:1,where:user_id <> '';size:64"`
-	SessionID     string     `gorm:"index:idx_access_tokens_session,where:session_id <> '';size:64"`
+	ClientID      string     `gorm:"index:idx_access_tokens_own_user_client,priority:2,where:user_id <> '' AND family_id = '';size:64"`
+	UserID        string     `gorm:"index:idx_access_tokens_own_user_client,priority:1,where:user_id <> '' AND family_id = '';size:64"`
+	SessionID     string     `gorm:"index:idx_access_tokens_own_session,where:session_id <> '' AND family_id = '';size:64"`
 	FamilyID      string     `gorm:"index:idx_access_tokens_family,where:family_id <> '';size:64"` // refresh token family issued alongside, if any
 	AuthRequestID string     `gorm:"index:idx_access_tokens_auth_request,where:auth_request_id <> '';size:64"`
 	Scopes        StringList `gorm:"type:text"`
@@ -172,15 +177,16 @@ type AccessToken struct {
 // row spent and inserts a new one; presenting a spent row revokes the whole family.
 //
 // Every rotation inserts a row, so each index here is paid for on every refresh; the
-// set is what revocation needs and no more: the hash (lookup), the family (replay,
-// revocation), the session (logout) and the account with its product (block, reset,
-// the cabinet). The code a family came from is found through its access tokens (see
+// set is what revocation needs and no more: the family (replay, revocation), the
+// session (logout) and the account with its product (block, reset, the cabinet). The
+// token names its row (refreshValue), so the lookup is by primary key, and IDs in time
+// order (NewTokenID) put a batch's primary keys on the same last page. The code a family came from is found through its access tokens (see
 // RevokeAuthRequestTokens); expiry is not indexed because cleanup also matches
 // unindexed columns and scans anyway.
 type RefreshToken struct {
 	ID              string     `gorm:"primaryKey;size:64"`
 	FamilyID        string     `gorm:"index;size:64"`
-	TokenHash       string     `gorm:"uniqueIndex;size:64"`
+	TokenHash       string     `gorm:"size:64"` // of the whole token; found by ID (see refreshValue)
 	ClientID        string     `gorm:"index:idx_refresh_tokens_user_client,priority:2;size:64"`
 	UserID          string     `gorm:"index:idx_refresh_tokens_user_client,priority:1;size:64"`
 	SessionID       string     `gorm:"index;size:64"`

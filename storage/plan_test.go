@@ -27,6 +27,9 @@ func TestHotColumnsMatchModels(t *testing.T) {
 	}{
 		{&AccessToken{}, accessTokenColumns, accessTokenArgs(&AccessToken{})},
 		{&RefreshToken{}, refreshTokenColumns, refreshTokenArgs(&RefreshToken{})},
+		{&AccessToken{}, accessTokenColumns, accessTokenDest(&AccessToken{})},
+		{&RefreshToken{}, refreshTokenColumns, refreshTokenDest(&RefreshToken{})},
+		{&User{}, userColumns, userDest(&User{})},
 	} {
 		sch, err := schema.Parse(c.model, &sync.Map{}, schema.NamingStrategy{})
 		if err != nil {
@@ -78,6 +81,9 @@ func TestMigrationDropsIndexes(t *testing.T) {
 				"CREATE INDEX idx_refresh_tokens_user_id ON refresh_tokens (user_id)",
 				"CREATE INDEX idx_refresh_tokens_auth_request_id ON refresh_tokens (auth_request_id)",
 				"CREATE INDEX idx_refresh_tokens_expires_at ON refresh_tokens (expires_at)",
+				"CREATE UNIQUE INDEX idx_refresh_tokens_token_hash ON refresh_tokens (token_hash)",
+				"CREATE INDEX idx_access_tokens_user_client ON access_tokens (user_id, client_id) WHERE user_id <> ''",
+				"CREATE INDEX idx_access_tokens_session ON access_tokens (session_id) WHERE session_id <> ''",
 			} {
 				if err := s.db.Exec(q).Error; err != nil {
 					t.Fatal(err)
@@ -96,8 +102,9 @@ func TestMigrationDropsIndexes(t *testing.T) {
 						t.Errorf("index %s is still there after migration", idx)
 					}
 				}
-				for table, idx := range map[string]string{
-					"access_tokens": "idx_access_tokens_user_client", "refresh_tokens": "idx_refresh_tokens_user_client",
+				for idx, table := range map[string]string{
+					"idx_access_tokens_own_user_client": "access_tokens", "idx_access_tokens_own_session": "access_tokens",
+					"idx_refresh_tokens_user_client": "refresh_tokens",
 				} {
 					if !m.HasIndex(table, idx) {
 						t.Errorf("index %s was not created", idx)
@@ -150,22 +157,25 @@ func TestTokenQueriesUseIndexes(t *testing.T) {
 				rt := &RefreshToken{ClientID: "report", UserID: u.ID, SessionID: sess.ID, AuthRequestID: ar,
 					ExpiresAt: now.Add(time.Hour), FamilyExpiresAt: now.Add(24 * time.Hour)}
 				at := &AccessToken{ClientID: "report", UserID: u.ID, SessionID: sess.ID, AuthRequestID: ar, ExpiresAt: now.Add(time.Hour)}
-				raw := NewSecret()
-				must(t, s.CreateRefreshToken(ctx, rt, raw, at))
+				raw, err := s.CreateRefreshToken(ctx, rt, at)
+				must(t, err)
 				return rt, raw
 			}
 			rt, raw := family()
 			_, err = s.RefreshTokenByToken(ctx, raw)
 			must(t, err)
 			next := &RefreshToken{ClientID: "report", UserID: u.ID, SessionID: sess.ID, ExpiresAt: now.Add(time.Hour)}
-			must(t, s.RotateRefreshToken(ctx, rt.ID, next, NewSecret(), &AccessToken{ClientID: "report", UserID: u.ID, ExpiresAt: now.Add(time.Hour)}))
+			_, err = s.RotateRefreshToken(ctx, rt.ID, next, &AccessToken{ClientID: "report", UserID: u.ID, ExpiresAt: now.Add(time.Hour)})
+			must(t, err)
 			if _, err := s.RefreshTokenByToken(ctx, raw); !IsReused(err) { // replay: revokes the family
 				t.Fatalf("replay: %v", err)
 			}
-			if err := s.RotateRefreshToken(ctx, rt.ID, &RefreshToken{}, NewSecret(), nil); !IsReused(err) {
+			if _, err := s.RotateRefreshToken(ctx, rt.ID, &RefreshToken{}, nil); !IsReused(err) {
 				t.Fatalf("rotating a spent generation: %v", err)
 			}
 			_, err = s.FindRefreshToken(ctx, next.ID)
+			must(t, err)
+			_, err = s.FindRefreshToken(ctx, raw)
 			must(t, err)
 			rt, _ = family()
 			must(t, s.RevokeAuthRequestTokens(ctx, rt.AuthRequestID))

@@ -119,6 +119,20 @@ func Open(ctx context.Context, databaseURL string) (*Store, error) {
 		rdb.Config.NowFunc = s.now
 		s.rdb = rdb
 	}
+	readPool, err := s.rdb.DB()
+	if err == nil {
+		err = s.hot.prepareReads(ctx, readPool, dialect)
+	}
+	if err != nil {
+		s.hot.close()
+		if s.rdb != s.db {
+			if rdb, err := s.rdb.DB(); err == nil {
+				_ = rdb.Close()
+			}
+		}
+		_ = sqlDB.Close()
+		return nil, fmt.Errorf("prepare reads: %w", err)
+	}
 	if dialect == "sqlite" {
 		s.batch = newWriteBatcher(s)
 	}
@@ -259,6 +273,9 @@ var droppedIndexes = []string{
 	"idx_refresh_tokens_user_id",         // the leading column of idx_refresh_tokens_user_client
 	"idx_refresh_tokens_auth_request_id", // a code's families are found through its access tokens
 	"idx_refresh_tokens_expires_at",      // cleanup's OR over unindexed columns scans anyway
+	"idx_refresh_tokens_token_hash",      // a refresh token names its row (refreshValue)
+	"idx_access_tokens_user_client",      // idx_access_tokens_own_user_client leaves out family tokens
+	"idx_access_tokens_session",          // idx_access_tokens_own_session leaves out family tokens
 }
 
 // tx runs fn in one transaction.
@@ -280,7 +297,7 @@ func mapErr(err error, what string) error {
 	switch {
 	case err == nil:
 		return nil
-	case errors.Is(err, gorm.ErrRecordNotFound):
+	case errors.Is(err, gorm.ErrRecordNotFound), errors.Is(err, sql.ErrNoRows):
 		return fmt.Errorf("%s: %w", what, ErrNotFound)
 	case isUniqueViolation(err):
 		return fmt.Errorf("%s: %w", what, ErrConflict)

@@ -2,9 +2,12 @@ package storage
 
 import (
 	"context"
+	"crypto/subtle"
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -55,11 +58,11 @@ func insertedOne(res sql.Result, err error) error {
 
 // stampAccess fills what gorm's Create would have: an id and the creation time.
 func (s *Store) stampAccess(t *AccessToken) {
-	if t.ID == "" {
-		t.ID = NewID()
-	}
 	if t.CreatedAt.IsZero() {
 		t.CreatedAt = s.now()
+	}
+	if t.ID == "" {
+		t.ID = NewTokenID(t.CreatedAt)
 	}
 }
 
@@ -67,8 +70,7 @@ func (s *Store) stampAccess(t *AccessToken) {
 // read pool: a revocation is committed before it returns, so it is seen here.
 func (s *Store) AccessTokenByID(ctx context.Context, id string) (*AccessToken, error) {
 	var t AccessToken
-	err := s.reader(ctx).
-		Where("id = ? AND revoked_at IS NULL AND expires_at > ?", id, s.now()).Take(&t).Error
+	err := s.read(ctx, rAccessToken, []any{id, s.now()}, accessTokenDest(&t)...)
 	return &t, mapErr(err, "load access token")
 }
 
@@ -79,20 +81,21 @@ func (s *Store) RevokeAccessToken(ctx context.Context, id string) error {
 	return mapErr(err, "revoke access token")
 }
 
-// CreateRefreshToken stores the first generation of a new family (raw is the token
-// handed to the client; only its hash is stored), with the access token issued alongside.
-// A family made from an authorization code needs that access token: it is what ties
-// the family to its code when a reused code revokes what it produced. A family made
-// from a code whose reuse was already detected is refused with ErrReused, nothing
-// written.
-func (s *Store) CreateRefreshToken(ctx context.Context, t *RefreshToken, raw string, access *AccessToken) error {
+// CreateRefreshToken stores the first generation of a new family, with the access token
+// issued alongside, and returns the refresh token to hand to the client (only its hash
+// is stored; see refreshValue). A family made from an authorization code needs that
+// access token: it is what ties the family to its code when a reused code revokes what
+// it produced. A family made from a code whose reuse was already detected is refused
+// with ErrReused, nothing written.
+func (s *Store) CreateRefreshToken(ctx context.Context, t *RefreshToken, access *AccessToken) (string, error) {
 	if t.AuthRequestID != "" && (access == nil || access.AuthRequestID != t.AuthRequestID) {
-		return fmt.Errorf("create refresh token: a family from auth request %q needs its access token", t.AuthRequestID)
+		return "", fmt.Errorf("create refresh token: a family from auth request %q needs its access token", t.AuthRequestID)
 	}
 	s.stampRefresh(t)
 	if t.FamilyID == "" {
-		t.FamilyID = NewID()
+		t.FamilyID = NewTokenID(t.CreatedAt)
 	}
+	raw := refreshValue(t.ID)
 	t.TokenHash = HashSecret(raw)
 	var err error
 	switch {
@@ -109,9 +112,12 @@ func (s *Store) CreateRefreshToken(ctx context.Context, t *RefreshToken, raw str
 		err = s.createFamily(ctx, t, access)
 	}
 	if errors.Is(err, ErrReused) {
-		return fmt.Errorf("create refresh token of auth request %q: code reused: %w", t.AuthRequestID, ErrReused)
+		return "", fmt.Errorf("create refresh token of auth request %q: code reused: %w", t.AuthRequestID, ErrReused)
 	}
-	return mapErr(err, "create refresh token")
+	if err != nil {
+		return "", mapErr(err, "create refresh token")
+	}
+	return raw, nil
 }
 
 // createFamily is CreateRefreshToken in one write transaction.
@@ -136,22 +142,23 @@ func (s *Store) createFamily(ctx context.Context, t *RefreshToken, access *Acces
 }
 
 func (s *Store) stampRefresh(t *RefreshToken) {
-	if t.ID == "" {
-		t.ID = NewID()
-	}
 	if t.CreatedAt.IsZero() {
 		t.CreatedAt = s.now()
+	}
+	if t.ID == "" {
+		t.ID = NewTokenID(t.CreatedAt)
 	}
 }
 
 // RefreshTokenByToken loads the live generation a raw refresh token names. A spent
 // generation presented again is a replay: the whole family is revoked and ErrReused
-// returned. Revoked and expired tokens are ErrNotFound.
+// returned. Revoked and expired tokens are ErrNotFound, and so is anything that is not
+// a refresh token this store made (a wrong secret for a real generation revokes
+// nothing: only the holder of the token can replay it).
 func (s *Store) RefreshTokenByToken(ctx context.Context, raw string) (*RefreshToken, error) {
-	var t RefreshToken
-	err := s.reader(ctx).Where("token_hash = ?", HashSecret(raw)).Take(&t).Error
+	t, err := s.refreshByValue(ctx, raw)
 	if err != nil {
-		return nil, mapErr(err, "load refresh token")
+		return nil, err
 	}
 	now := s.now()
 	switch {
@@ -165,24 +172,58 @@ func (s *Store) RefreshTokenByToken(ctx context.Context, raw string) (*RefreshTo
 	case !now.Before(t.ExpiresAt) || !now.Before(t.FamilyExpiresAt):
 		return nil, fmt.Errorf("load refresh token: expired: %w", ErrNotFound)
 	}
-	return &t, nil
+	return t, nil
+}
+
+// refreshValue makes the refresh token a client holds for generation id: the id, a
+// dot, and 256 random bits. The id makes finding the generation a primary-key read;
+// the alternative, a unique index on the hash, is a random B-tree page that every
+// rotation writes. The hash of the whole value, compared in constant time, is what
+// proves the token.
+func refreshValue(id string) string { return id + "." + NewSecret() }
+
+// refreshValueID is the generation a raw refresh token names, if it has the form of
+// refreshValue: an id of at most 64 characters, a dot, and the secret.
+func refreshValueID(raw string) (string, bool) {
+	id, secret, ok := strings.Cut(raw, ".")
+	if !ok || id == "" || len(id) > 64 || len(secret) != secretLength {
+		return "", false
+	}
+	return id, true
+}
+
+// refreshByValue loads the generation raw names, in whatever state, if raw is its token.
+func (s *Store) refreshByValue(ctx context.Context, raw string) (*RefreshToken, error) {
+	id, ok := refreshValueID(raw)
+	if !ok {
+		return nil, fmt.Errorf("load refresh token: not a refresh token: %w", ErrNotFound)
+	}
+	t, err := s.RefreshTokenByID(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if subtle.ConstantTimeCompare([]byte(t.TokenHash), []byte(HashSecret(raw))) != 1 {
+		return nil, fmt.Errorf("load refresh token: wrong secret: %w", ErrNotFound)
+	}
+	return t, nil
 }
 
 // RefreshTokenByID loads a refresh token generation whatever its state.
 func (s *Store) RefreshTokenByID(ctx context.Context, id string) (*RefreshToken, error) {
 	var t RefreshToken
-	err := s.reader(ctx).Where("id = ?", id).Take(&t).Error
+	err := s.read(ctx, rRefreshToken, []any{id}, refreshTokenDest(&t)...)
 	return &t, mapErr(err, "load refresh token")
 }
 
-// RotateRefreshToken spends generation oldID and stores next (raw is its token) with
-// the access token issued alongside, in one transaction. The spend is a conditional
-// UPDATE: of two racing rotations exactly one wins; the loser is treated as a replay
-// and revokes the family (ErrReused). A generation that is revoked or expired, or
-// whose account is blocked or session ended, is refused with ErrNotFound, its family
-// revoked too.
-func (s *Store) RotateRefreshToken(ctx context.Context, oldID string, next *RefreshToken, raw string, access *AccessToken) error {
+// RotateRefreshToken spends generation oldID and stores next with the access token
+// issued alongside, in one transaction, and returns next's refresh token. The spend is
+// a conditional UPDATE: of two racing rotations exactly one wins; the loser is treated
+// as a replay and revokes the family (ErrReused). A generation that is revoked or
+// expired, or whose account is blocked or session ended, is refused with ErrNotFound,
+// its family revoked too.
+func (s *Store) RotateRefreshToken(ctx context.Context, oldID string, next *RefreshToken, access *AccessToken) (string, error) {
 	s.stampRefresh(next)
+	raw := refreshValue(next.ID)
 	next.TokenHash = HashSecret(raw)
 	now := s.now()
 	var err error
@@ -192,24 +233,32 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldID string, next *Refr
 		err = s.rotate(ctx, oldID, next, access, now)
 	}
 	if errors.Is(err, ErrReused) {
-		// Refused: the losing side of a race or a spent generation (a replay), or a
-		// revoked or expired one, or one whose account or session was taken away
-		// since the provider looked. The family of a generation never changes, and
-		// a spent one stays spent, so both are read after the fact.
-		var old RefreshToken
-		if err := s.db.WithContext(ctx).Select("family_id", "spent_at").Where("id = ?", oldID).Take(&old).Error; err != nil {
-			return mapErr(err, "rotate refresh token")
-		}
-		if rerr := s.RevokeRefreshFamily(ctx, old.FamilyID); rerr != nil {
-			return rerr
-		}
-		if old.SpentAt == nil {
-			return fmt.Errorf("rotate refresh token of family %q: revoked, expired, or its account or session taken away: %w",
-				old.FamilyID, ErrNotFound)
-		}
-		return fmt.Errorf("rotate refresh token of family %q: %w", old.FamilyID, ErrReused)
+		return "", s.refused(ctx, oldID)
 	}
-	return mapErr(err, "rotate refresh token")
+	if err != nil {
+		return "", mapErr(err, "rotate refresh token")
+	}
+	return raw, nil
+}
+
+// refused tells why a rotation of oldID wrote nothing and revokes its family: the
+// losing side of a race or a spent generation (a replay) is ErrReused; a revoked or
+// expired one, or one whose account or session was taken away since the provider
+// looked, ErrNotFound. The family of a generation never changes, and a spent one stays
+// spent, so both are read after the fact.
+func (s *Store) refused(ctx context.Context, oldID string) error {
+	var old RefreshToken
+	if err := s.db.WithContext(ctx).Select("family_id", "spent_at").Where("id = ?", oldID).Take(&old).Error; err != nil {
+		return mapErr(err, "rotate refresh token")
+	}
+	if err := s.RevokeRefreshFamily(ctx, old.FamilyID); err != nil {
+		return err
+	}
+	if old.SpentAt == nil {
+		return fmt.Errorf("rotate refresh token of family %q: revoked, expired, or its account or session taken away: %w",
+			old.FamilyID, ErrNotFound)
+	}
+	return fmt.Errorf("rotate refresh token of family %q: %w", old.FamilyID, ErrReused)
 }
 
 // rotatePostgres is rotate in one statement (see rotatePostgres in hot.go).
@@ -316,11 +365,12 @@ func (s *Store) RevokeUserTokens(ctx context.Context, userID string) error {
 	return mapErr(err, "revoke user tokens")
 }
 
-// revokeTokensTx revokes the refresh and access tokens matching where; both tables
-// share the column names used in where. access_tokens indexes user_id, session_id,
-// family_id and auth_request_id only where they are set (a machine's token has none of
-// them), so a where on those columns must also say "<column> <> ”" for the database
-// to use the index.
+// revokeTokensTx revokes the refresh and access tokens matching where, a condition on
+// columns both tables have. An access token issued with a generation is revoked
+// through its family: access_tokens indexes user_id and session_id only for tokens
+// outside a family (and, like family_id and auth_request_id, only where set, since a
+// machine's token has none of them), so a where on those columns must also say
+// "<column> <> ”" for the database to use the index.
 //
 // A rotation racing the revocation must not leave a live generation behind. On
 // SQLite writers take turns: the rotation commits wholly before the revocation (which
@@ -342,19 +392,39 @@ func (s *Store) revokeTokensTx(tx *gorm.DB, where string, args ...any) error {
 			return err
 		}
 	}
+	// The families first, while their generations are not yet revoked: afterwards
+	// every generation would match "revoked_at IS NULL" no more, and a family
+	// revoked earlier has its access tokens revoked already.
+	var families []string
+	if err := tx.Model(&RefreshToken{}).Where(where, args...).Where("revoked_at IS NULL").
+		Distinct().Pluck("family_id", &families).Error; err != nil {
+		return err
+	}
 	if err := tx.Model(&RefreshToken{}).Where(where, args...).Where("revoked_at IS NULL").
 		Update("revoked_at", now).Error; err != nil {
 		return err
 	}
-	return tx.Model(&AccessToken{}).Where(where, args...).Where("revoked_at IS NULL").
-		Update("revoked_at", now).Error
+	if err := tx.Model(&AccessToken{}).Where(where, args...).Where("family_id = '' AND revoked_at IS NULL").
+		Update("revoked_at", now).Error; err != nil {
+		return err
+	}
+	for chunk := range slices.Chunk(families, 500) {
+		if err := tx.Model(&AccessToken{}).Where("family_id IN ? AND family_id <> '' AND revoked_at IS NULL", chunk).
+			Update("revoked_at", now).Error; err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // FindRefreshToken finds a refresh token generation by raw token or by id, whatever
 // its state, without the replay handling of RefreshTokenByToken (revocation and
 // introspection use it).
 func (s *Store) FindRefreshToken(ctx context.Context, rawOrID string) (*RefreshToken, error) {
-	var t RefreshToken
-	err := s.reader(ctx).Where("token_hash = ? OR id = ?", HashSecret(rawOrID), rawOrID).Take(&t).Error
-	return &t, mapErr(err, "find refresh token")
+	if _, ok := refreshValueID(rawOrID); ok {
+		t, err := s.refreshByValue(ctx, rawOrID)
+		return t, mapErr(err, "find refresh token")
+	}
+	t, err := s.RefreshTokenByID(ctx, rawOrID)
+	return t, mapErr(err, "find refresh token")
 }

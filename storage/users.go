@@ -18,7 +18,7 @@ func (s *Store) CreateUser(ctx context.Context, u *User) error {
 // UserByID loads an account.
 func (s *Store) UserByID(ctx context.Context, id string) (*User, error) {
 	var u User
-	err := s.reader(ctx).Where("id = ?", id).Take(&u).Error // every token request reads it
+	err := s.read(ctx, rUser, []any{id}, userDest(&u)...) // every token request reads it
 	return &u, mapErr(err, fmt.Sprintf("load user %q", id))
 }
 

@@ -103,19 +103,19 @@ func (e *env) family(t *testing.T, r storage.RefreshToken) (*storage.RefreshToke
 		r.Scopes = storage.StringList{"openid", "offline_access"}
 	}
 	r.AuthTime = e.now()
-	raw := storage.NewSecret()
 	a := &storage.AccessToken{
 		ID: storage.NewID(), ClientID: r.ClientID, UserID: r.UserID, SessionID: r.SessionID,
 		AuthRequestID: r.AuthRequestID, Scopes: r.Scopes, ExpiresAt: e.now().Add(time.Hour),
 	}
-	must(t, e.s.CreateRefreshToken(e.ctx, &r, raw, a))
+	raw, err := e.s.CreateRefreshToken(e.ctx, &r, a)
+	must(t, err)
 	return &r, raw, a
 }
 
 // next makes the generation that follows old, as the provider does on a refresh: the
 // same client, account and session; a fresh idle expiry; no auth request (later
 // generations are found through their family).
-func (e *env) next(old *storage.RefreshToken) (*storage.RefreshToken, string, *storage.AccessToken) {
+func (e *env) next(old *storage.RefreshToken) (*storage.RefreshToken, *storage.AccessToken) {
 	n := &storage.RefreshToken{
 		ID: storage.NewID(), ClientID: old.ClientID, UserID: old.UserID, SessionID: old.SessionID,
 		Scopes: old.Scopes, AuthTime: old.AuthTime, AMR: old.AMR, ExpiresAt: e.now().Add(time.Hour),
@@ -124,14 +124,15 @@ func (e *env) next(old *storage.RefreshToken) (*storage.RefreshToken, string, *s
 		ID: storage.NewID(), ClientID: old.ClientID, UserID: old.UserID, SessionID: old.SessionID,
 		Scopes: old.Scopes, ExpiresAt: e.now().Add(time.Hour),
 	}
-	return n, storage.NewSecret(), a
+	return n, a
 }
 
 // rotate spends old and returns the next generation, its raw token and its access token.
 func (e *env) rotate(t *testing.T, old *storage.RefreshToken) (*storage.RefreshToken, string, *storage.AccessToken) {
 	t.Helper()
-	n, raw, a := e.next(old)
-	must(t, e.s.RotateRefreshToken(e.ctx, old.ID, n, raw, a))
+	n, a := e.next(old)
+	raw, err := e.s.RotateRefreshToken(e.ctx, old.ID, n, a)
+	must(t, err)
 	return n, raw, a
 }
 

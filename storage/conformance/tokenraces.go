@@ -45,9 +45,10 @@ func testRotateRefusesBlocked(t *testing.T, e *env) {
 	r1, _, _ := e.family(t, storage.RefreshToken{ClientID: "report", UserID: u.ID})
 	_, err := e.s.UpdateUser(e.ctx, u.ID, func(u *storage.User) error { u.Blocked = true; return nil })
 	must(t, err)
-	n, raw, a := e.next(r1)
-	wantRefused(t, e.s.RotateRefreshToken(e.ctx, r1.ID, n, raw, a), "rotating a blocked account's token")
-	_, err = e.s.RefreshTokenByToken(e.ctx, raw)
+	n, a := e.next(r1)
+	_, err = e.s.RotateRefreshToken(e.ctx, r1.ID, n, a)
+	wantRefused(t, err, "rotating a blocked account's token")
+	_, err = e.s.RefreshTokenByID(e.ctx, n.ID)
 	wantNotFound(t, err, "the generation a refused rotation offered")
 	if e.accessLive(t, a.ID) {
 		t.Error("the access token a refused rotation offered is live")
@@ -66,9 +67,10 @@ func testRotateRefusesEndedSession(t *testing.T, e *env) {
 	ended := &storage.Session{UserID: u.ID, AuthTime: e.now(), ExpiresAt: e.now().Add(24 * time.Hour), EndedAt: ptr(e.now())}
 	must(t, e.s.CreateSession(e.ctx, ended, storage.NewSecret()))
 	r1, _, _ := e.family(t, storage.RefreshToken{ClientID: "report", UserID: u.ID, SessionID: ended.ID})
-	n, raw, a := e.next(r1)
-	wantRefused(t, e.s.RotateRefreshToken(e.ctx, r1.ID, n, raw, a), "rotating a token of an ended session")
-	_, err := e.s.RefreshTokenByToken(e.ctx, raw)
+	n, a := e.next(r1)
+	_, err := e.s.RotateRefreshToken(e.ctx, r1.ID, n, a)
+	wantRefused(t, err, "rotating a token of an ended session")
+	_, err = e.s.RefreshTokenByID(e.ctx, n.ID)
 	wantNotFound(t, err, "the generation a refused rotation offered")
 	if e.accessLive(t, a.ID) {
 		t.Error("the access token a refused rotation offered is live")
@@ -150,8 +152,8 @@ func testRaceRotateRevoke(t *testing.T, e *env) {
 						if revoked.Load() {
 							after++
 						}
-						n, raw, a := e.next(cur)
-						err := e.s.RotateRefreshToken(e.ctx, cur.ID, n, raw, a)
+						n, a := e.next(cur)
+						_, err := e.s.RotateRefreshToken(e.ctx, cur.ID, n, a)
 						if storage.IsReused(err) || storage.IsNotFound(err) {
 							return nil // taken away: the race is over for this family
 						}
@@ -195,7 +197,8 @@ func testCodeReusedBeforeTokens(t *testing.T, e *env) {
 	must(t, e.s.RevokeAuthRequestTokens(e.ctx, r.ID))
 
 	rt, a := codeFamily(e, r)
-	wantReused(t, e.s.CreateRefreshToken(e.ctx, rt, storage.NewSecret(), a), "CreateRefreshToken of a reused code")
+	_, err = e.s.CreateRefreshToken(e.ctx, rt, a)
+	wantReused(t, err, "CreateRefreshToken of a reused code")
 	plain := &storage.AccessToken{ID: storage.NewID(), ClientID: "report", UserID: r.UserID, SessionID: r.SessionID,
 		AuthRequestID: r.ID, ExpiresAt: e.now().Add(time.Hour)}
 	wantReused(t, e.s.CreateAccessToken(e.ctx, plain), "CreateAccessToken of a reused code")
@@ -206,7 +209,8 @@ func testCodeReusedBeforeTokens(t *testing.T, e *env) {
 	_, err = e.s.ExchangeCode(e.ctx, otherCode, time.Hour)
 	must(t, err)
 	ort, oa := codeFamily(e, other)
-	must(t, e.s.CreateRefreshToken(e.ctx, ort, storage.NewSecret(), oa))
+	_, err = e.s.CreateRefreshToken(e.ctx, ort, oa)
+	must(t, err)
 	must(t, e.s.CreateAccessToken(e.ctx, &storage.AccessToken{ClientID: "report", UserID: other.UserID,
 		AuthRequestID: other.ID, ExpiresAt: e.now().Add(time.Hour)}))
 }
@@ -235,7 +239,7 @@ func testRaceCodeTokensReuse(t *testing.T, e *env) {
 		if i%2 == 1 {
 			return e.s.RevokeAuthRequestTokens(e.ctx, x.r.ID)
 		}
-		if err := e.s.CreateRefreshToken(e.ctx, x.refresh, storage.NewSecret(), x.access); err != nil && !storage.IsReused(err) {
+		if _, err := e.s.CreateRefreshToken(e.ctx, x.refresh, x.access); err != nil && !storage.IsReused(err) {
 			return err
 		}
 		if err := e.s.CreateAccessToken(e.ctx, x.plain); err != nil && !storage.IsReused(err) {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -48,7 +49,7 @@ func testRefreshRotateKeepsFamily(t *testing.T, e *env) {
 func testRefreshNeedsAccess(t *testing.T, e *env) {
 	r := &storage.RefreshToken{ClientID: "report", UserID: "u1", AuthRequestID: "ar1",
 		ExpiresAt: e.now().Add(time.Hour), FamilyExpiresAt: e.now().Add(24 * time.Hour)}
-	if err := e.s.CreateRefreshToken(e.ctx, r, storage.NewSecret(), nil); err == nil {
+	if _, err := e.s.CreateRefreshToken(e.ctx, r, nil); err == nil {
 		t.Error("CreateRefreshToken of a code's family without its access token succeeded; a reused code could not revoke it")
 	}
 }
@@ -101,8 +102,8 @@ func testRaceReadYourWrites(t *testing.T, e *env) {
 			r1 := &storage.RefreshToken{ClientID: "report", UserID: "u1",
 				ExpiresAt: e.now().Add(time.Hour), FamilyExpiresAt: e.now().Add(24 * time.Hour)}
 			a1 := &storage.AccessToken{ClientID: "report", UserID: "u1", ExpiresAt: e.now().Add(time.Hour)}
-			raw1 := storage.NewSecret()
-			if err := e.s.CreateRefreshToken(e.ctx, r1, raw1, a1); err != nil {
+			raw1, err := e.s.CreateRefreshToken(e.ctx, r1, a1)
+			if err != nil {
 				return err
 			}
 			if _, err := e.s.AccessTokenByID(e.ctx, a1.ID); err != nil {
@@ -111,8 +112,9 @@ func testRaceReadYourWrites(t *testing.T, e *env) {
 			if _, err := e.s.RefreshTokenByToken(e.ctx, raw1); err != nil {
 				return fmt.Errorf("racer %d: refresh token right after it was created: %w", i, err)
 			}
-			n, raw2, _ := e.next(r1)
-			if err := e.s.RotateRefreshToken(e.ctx, r1.ID, n, raw2, nil); err != nil {
+			n, _ := e.next(r1)
+			raw2, err := e.s.RotateRefreshToken(e.ctx, r1.ID, n, nil)
+			if err != nil {
 				return fmt.Errorf("racer %d: rotate: %w", i, err)
 			}
 			if _, err := e.s.RefreshTokenByToken(e.ctx, raw2); err != nil {
@@ -190,10 +192,19 @@ func testRefreshHashed(t *testing.T, e *env) {
 	wantNotFound(t, err, "RefreshTokenByToken with the stored hash")
 	_, err = e.s.RefreshTokenByToken(e.ctx, storage.NewSecret())
 	wantNotFound(t, err, "RefreshTokenByToken of an unknown token")
+	id, _, _ := strings.Cut(raw, ".")
+	_, err = e.s.RefreshTokenByToken(e.ctx, id+"."+storage.NewSecret())
+	wantNotFound(t, err, "RefreshTokenByToken of a real generation with a wrong secret")
+	_, err = e.s.RefreshTokenByToken(e.ctx, id)
+	wantNotFound(t, err, "RefreshTokenByToken of a generation's id alone")
+	if _, err := e.s.RefreshTokenByToken(e.ctx, raw); err != nil {
+		t.Errorf("a wrong secret took the generation away: %v", err)
+	}
 	_, err = e.s.RefreshTokenByID(e.ctx, "absent")
 	wantNotFound(t, err, "RefreshTokenByID of an unknown id")
-	n, nraw, na := e.next(r)
-	wantNotFound(t, e.s.RotateRefreshToken(e.ctx, "absent", n, nraw, na), "RotateRefreshToken of an unknown id")
+	n, na := e.next(r)
+	_, err = e.s.RotateRefreshToken(e.ctx, "absent", n, na)
+	wantNotFound(t, err, "RotateRefreshToken of an unknown id")
 }
 
 // testRefreshFamilyIDs leaves the ids to the store: every new family must get its
@@ -205,8 +216,8 @@ func testRefreshFamilyIDs(t *testing.T, e *env) {
 	for range 2 {
 		r := &storage.RefreshToken{ClientID: "report", UserID: "u1", ExpiresAt: e.now().Add(time.Hour), FamilyExpiresAt: e.now().Add(24 * time.Hour)}
 		a := &storage.AccessToken{ID: storage.NewID(), ClientID: "report", UserID: "u1", ExpiresAt: e.now().Add(time.Hour)}
-		raw := storage.NewSecret()
-		must(t, e.s.CreateRefreshToken(e.ctx, r, raw, a))
+		raw, err := e.s.CreateRefreshToken(e.ctx, r, a)
+		must(t, err)
 		gens, raws, along = append(gens, r), append(raws, raw), append(along, a)
 	}
 	if gens[0].ID == "" || gens[0].FamilyID == "" || gens[0].ID == gens[1].ID || gens[0].FamilyID == gens[1].FamilyID {
@@ -262,8 +273,8 @@ func testRefreshReplay(t *testing.T, e *env) {
 	if _, err := e.s.RefreshTokenByToken(e.ctx, raw1); err == nil {
 		t.Error("the replayed token works after its family was revoked")
 	}
-	n, nraw, na := e.next(r3)
-	if err := e.s.RotateRefreshToken(e.ctx, r3.ID, n, nraw, na); err == nil {
+	n, na := e.next(r3)
+	if _, err := e.s.RotateRefreshToken(e.ctx, r3.ID, n, na); err == nil {
 		t.Error("a generation of a revoked family rotates")
 	}
 
@@ -276,10 +287,11 @@ func testRefreshReplay(t *testing.T, e *env) {
 func testRefreshRotateSpent(t *testing.T, e *env) {
 	r1, _, a1 := e.family(t, storage.RefreshToken{ClientID: "report", UserID: "u1"})
 	r2, _, a2 := e.rotate(t, r1)
-	n, raw, a := e.next(r1)
-	wantReused(t, e.s.RotateRefreshToken(e.ctx, r1.ID, n, raw, a), "RotateRefreshToken of a spent generation")
+	n, a := e.next(r1)
+	_, err := e.s.RotateRefreshToken(e.ctx, r1.ID, n, a)
+	wantReused(t, err, "RotateRefreshToken of a spent generation")
 	e.checkTokens(t, "the replayed family", false, []string{a1.ID, a2.ID}, []string{r1.ID, r2.ID})
-	_, err := e.s.RefreshTokenByToken(e.ctx, raw)
+	_, err = e.s.RefreshTokenByID(e.ctx, n.ID)
 	wantNotFound(t, err, "the generation a refused rotation offered")
 	if e.accessLive(t, a.ID) {
 		t.Error("the access token a refused rotation offered is live")
@@ -351,13 +363,13 @@ func testRefreshRevoked(t *testing.T, e *env) {
 func testRefreshRaceRotate(t *testing.T, e *env) {
 	r1, _, _ := e.family(t, storage.RefreshToken{ClientID: "report", UserID: "u1"})
 	nexts := make([]*storage.RefreshToken, racers)
-	raws := make([]string, racers)
 	alongs := make([]*storage.AccessToken, racers)
 	for i := range racers {
-		nexts[i], raws[i], alongs[i] = e.next(r1)
+		nexts[i], alongs[i] = e.next(r1)
 	}
 	errs := race(racers, func(i int) error {
-		return e.s.RotateRefreshToken(e.ctx, r1.ID, nexts[i], raws[i], alongs[i])
+		_, err := e.s.RotateRefreshToken(e.ctx, r1.ID, nexts[i], alongs[i])
+		return err
 	})
 	winner := oneWinner(t, errs, storage.IsReused, "IsReused")
 	for i := range racers {

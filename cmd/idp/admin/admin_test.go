@@ -500,7 +500,7 @@ func (h *harness) refreshToken(clientID, userID, sessionID string) *storage.Refr
 		ExpiresAt: now.Add(time.Hour), FamilyExpiresAt: now.Add(24 * time.Hour),
 	}
 	at := &storage.AccessToken{ID: storage.NewID(), ClientID: clientID, UserID: userID, SessionID: sessionID, ExpiresAt: now.Add(time.Hour)}
-	if err := h.store.CreateRefreshToken(h.ctx, rt, storage.NewSecret(), at); err != nil {
+	if _, err := h.store.CreateRefreshToken(h.ctx, rt, at); err != nil {
 		h.t.Fatal(err)
 	}
 	return rt

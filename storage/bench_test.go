@@ -1,0 +1,158 @@
+package storage_test
+
+// Benchmarks of the token writes alone, without HTTP or signing: what one grant costs
+// the database. Besides ns/op they report cpu-µs/op (this process, all threads) and
+// written-B/op (bytes this process handed to write(2) and pwrite(2): on SQLite the
+// WAL frames and checkpoints), which vary far less between runs than the rate does.
+//
+//	go test -run '^$' -bench Rotate ./storage
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/astral/idp/storage"
+	"github.com/astral/idp/storage/pgtest"
+)
+
+// benchChains is how many refresh chains rotate at once: the HTTP benchmark's clients.
+const benchChains = 16
+
+func BenchmarkRotate(b *testing.B) {
+	backends := map[string]func(b *testing.B) string{
+		"sqlite": func(b *testing.B) string { return "sqlite://" + b.TempDir() + "/idp.db" },
+	}
+	if os.Getenv("IDP_TEST_POSTGRES_URL") != "" {
+		backends["postgres"] = func(b *testing.B) string { return pgtest.URL(b) }
+	}
+	for _, name := range []string{"sqlite", "postgres"} {
+		url, ok := backends[name]
+		if !ok {
+			continue
+		}
+		b.Run(name, func(b *testing.B) {
+			s, err := storage.Open(b.Context(), url(b))
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { _ = s.Close() })
+			benchRotate(b, s)
+		})
+	}
+}
+
+type chain struct {
+	cur *storage.RefreshToken
+	raw string
+}
+
+func benchRotate(b *testing.B, s *storage.Store) {
+	ctx := context.Background()
+	// Accounts and sessions as many as the chains, and a history of families to make
+	// the indexes as deep as a live database's.
+	chains := make(chan *chain, benchChains)
+	for i := range benchChains {
+		phone := fmt.Sprintf("+7910%07d", i)
+		u := &storage.User{Phone: &phone, PhoneVerified: true}
+		if err := s.CreateUser(ctx, u); err != nil {
+			b.Fatal(err)
+		}
+		sess := &storage.Session{UserID: u.ID, AuthTime: s.Now(), AMR: storage.StringList{"pwd"}, ExpiresAt: s.Now().Add(time.Hour)}
+		if err := s.CreateSession(ctx, sess, storage.NewSecret()); err != nil {
+			b.Fatal(err)
+		}
+		first := newGeneration(s, u.ID, sess.ID)
+		raw, err := s.CreateRefreshToken(ctx, first, accessFor(s, first))
+		if err != nil {
+			b.Fatal(err)
+		}
+		chains <- &chain{cur: first, raw: raw}
+	}
+	var failed atomic.Bool
+	b.SetParallelism(benchChains / 2) // RunParallel multiplies by GOMAXPROCS
+	b.ResetTimer()
+	cpu0, w0 := selfCPU(), selfWritten()
+	b.RunParallel(func(pb *testing.PB) {
+		c := <-chains
+		defer func() { chains <- c }()
+		for pb.Next() {
+			t, err := s.RefreshTokenByToken(ctx, c.raw)
+			if err != nil {
+				if !failed.Swap(true) {
+					b.Error(err)
+				}
+				return
+			}
+			next := newGeneration(s, t.UserID, t.SessionID)
+			raw, err := s.RotateRefreshToken(ctx, t.ID, next, accessFor(s, next))
+			if err != nil {
+				if !failed.Swap(true) {
+					b.Error(err)
+				}
+				return
+			}
+			c.cur, c.raw = next, raw
+		}
+	})
+	b.StopTimer()
+	n := float64(b.N)
+	b.ReportMetric(float64(selfCPU()-cpu0)/float64(time.Microsecond)/n, "cpu-µs/op")
+	b.ReportMetric(float64(selfWritten()-w0)/n, "written-B/op")
+}
+
+func newGeneration(s *storage.Store, userID, sessionID string) *storage.RefreshToken {
+	now := s.Now()
+	return &storage.RefreshToken{
+		ID: storage.NewTokenID(now), ClientID: "report", UserID: userID, SessionID: sessionID,
+		Scopes: storage.StringList{"openid", "offline_access"}, AuthTime: now, AMR: storage.StringList{"pwd"},
+		CreatedAt: now, ExpiresAt: now.Add(time.Hour), FamilyExpiresAt: now.Add(30 * 24 * time.Hour),
+	}
+}
+
+func accessFor(s *storage.Store, r *storage.RefreshToken) *storage.AccessToken {
+	now := s.Now()
+	return &storage.AccessToken{
+		ID: storage.NewTokenID(now), ClientID: r.ClientID, UserID: r.UserID, SessionID: r.SessionID,
+		Scopes: r.Scopes, CreatedAt: now, ExpiresAt: now.Add(15 * time.Minute),
+	}
+}
+
+// selfCPU is this process's CPU time (user and system) from /proc/self/stat; 0 where
+// there is none.
+func selfCPU() time.Duration {
+	raw, err := os.ReadFile("/proc/self/stat")
+	if err != nil {
+		return 0
+	}
+	i := bytes.LastIndexByte(raw, ')')
+	f := strings.Fields(string(raw[i+1:]))
+	var ut, st int64
+	if len(f) < 13 {
+		return 0
+	}
+	fmt.Sscan(f[11], &ut)
+	fmt.Sscan(f[12], &st)
+	return time.Duration(ut+st) * 10 * time.Millisecond
+}
+
+// selfWritten is wchar of /proc/self/io: bytes passed to write-like system calls.
+func selfWritten() int64 {
+	raw, err := os.ReadFile("/proc/self/io")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if v, ok := strings.CutPrefix(line, "wchar: "); ok {
+			var n int64
+			fmt.Sscan(v, &n)
+			return n
+		}
+	}
+	return 0
+}
