@@ -30,10 +30,15 @@ type Hasher struct {
 	slots  chan struct{}
 }
 
-// NewHasher makes a hasher; at most 2×GOMAXPROCS hashes run at once.
+// NewHasher makes a hasher; at most MaxConcurrent hashes run at once.
 func NewHasher(p Params) *Hasher {
-	return &Hasher{params: p, slots: make(chan struct{}, 2*runtime.GOMAXPROCS(0))}
+	return &Hasher{params: p, slots: make(chan struct{}, MaxConcurrent())}
 }
+
+// MaxConcurrent is how many hashes one Hasher runs at once: one a core. More would
+// only take turns on the same cores, each with its own memory cost allocated, and the
+// caches shared between more of them.
+func MaxConcurrent() int { return runtime.GOMAXPROCS(0) }
 
 // MaxLength bounds the password a person may type; argon2 would hash any length, but
 // a megabyte "password" is an attack, not a password.

@@ -377,6 +377,7 @@ func (s *Server) DeliverLogouts(ctx context.Context) { s.logouts.DeliverDue(ctx)
 
 // Run serves on the configured address until ctx ends, then shuts down gracefully.
 func (s *Server) Run(ctx context.Context) error {
+	tuneGC(s.opts.LookupEnv, s.opts.PasswordParams)
 	srv := &http.Server{
 		Addr: s.cfg.Addr, Handler: s.echo,
 		ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
