@@ -997,21 +997,25 @@ func hashCeiling(tb testing.TB) ceiling {
 	})
 }
 
-// measureCeiling runs work on benchParallelism×GOMAXPROCS goroutines for 1.5 s and
-// keeps the figure for a minute: close enough in time to the operations it is compared
-// with that a change in what else the machine runs does not skew the ratio much.
+// measureCeiling runs work on benchParallelism×GOMAXPROCS goroutines for 1.5 s, after
+// half a second unmeasured (argon2id's first rounds also grow the heap, which the
+// operations it is compared with found grown already), and keeps the figure for a
+// minute: close enough in time to the operations it is compared with that a change in
+// what else the machine runs does not skew the ratio much.
 func measureCeiling(tb testing.TB, key string, work func() error) ceiling {
 	ceilingMu.Lock()
 	defer ceilingMu.Unlock()
 	if c, ok := ceilingCache[key]; ok && time.Since(c.at) < time.Minute {
 		return c
 	}
-	const ceilingDuration = 1500 * time.Millisecond
+	const warmup, ceilingDuration = 500 * time.Millisecond, 1500 * time.Millisecond
 	var count atomic.Int64
+	var measuring atomic.Bool
 	var wg sync.WaitGroup
-	cpu0, cpuOK := processCPU()
-	start := time.Now()
-	deadline := start.Add(ceilingDuration)
+	var cpu0 time.Duration
+	var cpuOK bool
+	var start time.Time
+	deadline := time.Now().Add(warmup + ceilingDuration)
 	for range benchParallelism * runtime.GOMAXPROCS(0) {
 		wg.Add(1)
 		go func() {
@@ -1021,10 +1025,16 @@ func measureCeiling(tb testing.TB, key string, work func() error) ceiling {
 					tb.Error(err)
 					return
 				}
-				count.Add(1)
+				if measuring.Load() {
+					count.Add(1)
+				}
 			}
 		}()
 	}
+	time.Sleep(warmup)
+	cpu0, cpuOK = processCPU()
+	start = time.Now()
+	measuring.Store(true)
 	wg.Wait()
 	c := ceiling{perSec: float64(count.Load()) / time.Since(start).Seconds(), at: time.Now()}
 	if cpu1, _ := processCPU(); cpuOK {
