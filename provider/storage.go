@@ -36,7 +36,7 @@ type Store interface {
 	RevokeAccessToken(ctx context.Context, id string) error
 	CreateRefreshToken(ctx context.Context, t *storage.RefreshToken, access *storage.AccessToken) (string, error)
 	RefreshTokenByToken(ctx context.Context, raw string) (*storage.RefreshToken, error)
-	FindRefreshToken(ctx context.Context, rawOrID string) (*storage.RefreshToken, error)
+	FindRefreshToken(ctx context.Context, raw string) (*storage.RefreshToken, error)
 	RotateRefreshToken(ctx context.Context, oldID string, next *storage.RefreshToken, access *storage.AccessToken) (string, error)
 	RevokeRefreshFamily(ctx context.Context, familyID string) error
 	RevokeAuthRequestTokens(ctx context.Context, authRequestID string) error
@@ -409,9 +409,10 @@ func (s *opStorage) TerminateSessionFromRequest(ctx context.Context, req *op.End
 	return req.RedirectURI, nil
 }
 
-// RevokeToken implements op.AuthStorage (RFC 7009). userID is set when op has already
-// identified an access token by its id; otherwise tokenOrID is a raw refresh token or
-// the id GetRefreshTokenInfo returned. Unknown tokens are not an error.
+// RevokeToken implements op.AuthStorage (RFC 7009). tokenOrID is a raw refresh token
+// (GetRefreshTokenInfo hands it back as its "id"), an access token's id when op has
+// identified a JWT access token (userID is then set), or whatever the client sent.
+// Unknown tokens are not an error.
 func (s *opStorage) RevokeToken(ctx context.Context, tokenOrID, userID, clientID string) *oidc.Error {
 	// op passes the user id for a refresh token too (from GetRefreshTokenInfo), so the
 	// refresh token is looked for first: an access token id never names one.
@@ -454,13 +455,15 @@ func errIssuedToAnother() *oidc.Error {
 	return oidc.ErrInvalidGrant().WithDescription("token was issued to another client")
 }
 
-// GetRefreshTokenInfo implements op.AuthStorage.
+// GetRefreshTokenInfo implements op.AuthStorage. The "token id" it returns is the token
+// itself, which op passes on to RevokeToken: a generation's id is the visible half of
+// its token, so nothing revokes by the id alone.
 func (s *opStorage) GetRefreshTokenInfo(ctx context.Context, clientID, token string) (string, string, error) {
 	t, err := s.store.FindRefreshToken(ctx, token)
 	if err != nil {
 		return "", "", op.ErrInvalidRefreshToken
 	}
-	return t.UserID, t.ID, nil
+	return t.UserID, token, nil
 }
 
 // signingKey adapts the current key to op.SigningKey.

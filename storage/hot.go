@@ -41,14 +41,30 @@ const (
 	nHotReads
 )
 
-func selectByID(table string, columns []string, and string) string {
-	return "SELECT " + strings.Join(columns, ", ") + " FROM " + table + " WHERE id = ?" + and
+// selectByID reads columns into dest (one pointer a column) by primary key. A text or
+// boolean column that an older schema did not have is NULL in the rows it left, and
+// database/sql will not scan NULL into a string or a bool (gorm did, as the zero
+// value): such columns are read through COALESCE. Pointer fields take NULL as nil.
+func selectByID(table string, columns []string, dest []any, and string) string {
+	list := make([]string, len(columns))
+	for i, c := range columns {
+		switch dest[i].(type) {
+		case *string:
+			list[i] = "COALESCE(" + c + ", '')"
+		case *bool:
+			list[i] = "COALESCE(" + c + ", false)"
+		default:
+			list[i] = c
+		}
+	}
+	return "SELECT " + strings.Join(list, ", ") + " FROM " + table + " WHERE id = ?" + and
 }
 
 var hotReadSQL = [nHotReads]string{
-	rAccessToken:  selectByID("access_tokens", accessTokenColumns, " AND revoked_at IS NULL AND expires_at > ?"),
-	rRefreshToken: selectByID("refresh_tokens", refreshTokenColumns, ""),
-	rUser:         selectByID("users", userColumns, ""),
+	rAccessToken: selectByID("access_tokens", accessTokenColumns, accessTokenDest(&AccessToken{}),
+		" AND revoked_at IS NULL AND expires_at > ?"),
+	rRefreshToken: selectByID("refresh_tokens", refreshTokenColumns, refreshTokenDest(&RefreshToken{}), ""),
+	rUser:         selectByID("users", userColumns, userDest(&User{}), ""),
 }
 
 // accessTokenColumns and refreshTokenColumns are every column of the models, in the

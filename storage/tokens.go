@@ -392,18 +392,17 @@ func (s *Store) revokeTokensTx(tx *gorm.DB, where string, args ...any) error {
 			return err
 		}
 	}
-	// The families first, while their generations are not yet revoked: afterwards
-	// every generation would match "revoked_at IS NULL" no more, and a family
-	// revoked earlier has its access tokens revoked already.
+	// The families whose generations this revokes come back from the same statement, so
+	// a family that commits in between cannot have its generation revoked and its
+	// access token missed (PostgreSQL's statements each take their own snapshot). A
+	// family revoked earlier had its access tokens revoked then.
 	var families []string
-	if err := tx.Model(&RefreshToken{}).Where(where, args...).Where("revoked_at IS NULL").
-		Distinct().Pluck("family_id", &families).Error; err != nil {
+	if err := tx.Raw("UPDATE refresh_tokens SET revoked_at = ? WHERE ("+where+") AND revoked_at IS NULL RETURNING family_id",
+		append([]any{now}, args...)...).Scan(&families).Error; err != nil {
 		return err
 	}
-	if err := tx.Model(&RefreshToken{}).Where(where, args...).Where("revoked_at IS NULL").
-		Update("revoked_at", now).Error; err != nil {
-		return err
-	}
+	slices.Sort(families)
+	families = slices.Compact(families)
 	if err := tx.Model(&AccessToken{}).Where(where, args...).Where("family_id = '' AND revoked_at IS NULL").
 		Update("revoked_at", now).Error; err != nil {
 		return err
@@ -417,14 +416,11 @@ func (s *Store) revokeTokensTx(tx *gorm.DB, where string, args ...any) error {
 	return nil
 }
 
-// FindRefreshToken finds a refresh token generation by raw token or by id, whatever
-// its state, without the replay handling of RefreshTokenByToken (revocation and
-// introspection use it).
-func (s *Store) FindRefreshToken(ctx context.Context, rawOrID string) (*RefreshToken, error) {
-	if _, ok := refreshValueID(rawOrID); ok {
-		t, err := s.refreshByValue(ctx, rawOrID)
-		return t, mapErr(err, "find refresh token")
-	}
-	t, err := s.RefreshTokenByID(ctx, rawOrID)
+// FindRefreshToken finds the generation a raw refresh token names, whatever its state,
+// without the replay handling of RefreshTokenByToken (revocation uses it). Only the
+// whole token finds it: the id alone is the visible half of the token, and revoking by
+// it would let anyone who saw that half end the family.
+func (s *Store) FindRefreshToken(ctx context.Context, raw string) (*RefreshToken, error) {
+	t, err := s.refreshByValue(ctx, raw)
 	return t, mapErr(err, "find refresh token")
 }

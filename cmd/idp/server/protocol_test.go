@@ -891,6 +891,22 @@ func TestIntrospectionRevocation(t *testing.T) {
 					}
 					wantOAuthError(t, e.refresh(viaBasic("report"), tok.str("refresh_token"), ""), http.StatusBadRequest, "invalid_grant")
 				}},
+				{"a refresh token's visible half revokes nothing", func(t *testing.T, e *testEnv, tok apiResp) {
+					// The part before the dot names the row; without the secret after it, it
+					// must not find the token, whatever the hint.
+					id, _, ok := strings.Cut(tok.str("refresh_token"), ".")
+					if !ok {
+						t.Fatalf("refresh token %q has no id part", tok.str("refresh_token"))
+					}
+					for _, hint := range []string{"", "access_token", "refresh_token"} {
+						if r := e.revoke(viaBasic("report"), id, hint); r.status != 200 {
+							t.Fatalf("revoke by id (hint %q): %s", hint, r)
+						}
+					}
+					if r := e.refresh(viaBasic("report"), tok.str("refresh_token"), ""); r.status != 200 {
+						t.Fatalf("refresh after revoking by the id alone: %s", r)
+					}
+				}},
 				{"revocation needs the client's secret", func(t *testing.T, e *testEnv, tok apiResp) {
 					wantOAuthError(t, e.revoke(clientAuth{"report", "wrong", "basic"}, tok.str("refresh_token"), ""), http.StatusUnauthorized, "invalid_client")
 					if r := e.refresh(viaBasic("report"), tok.str("refresh_token"), ""); r.status != 200 {

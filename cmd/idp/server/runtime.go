@@ -2,6 +2,7 @@ package server
 
 import (
 	"log/slog"
+	"math"
 	"runtime"
 	"runtime/debug"
 
@@ -24,18 +25,38 @@ const gcBaseLimit = 256 << 20
 // allocation (argon2id takes its whole memory cost at once), and a burst of sign-ins
 // keeps as many alive as the hasher lets run. The soft limit leaves room above
 // gcBaseLimit for four rounds of them, so the collector does not run once a hash; past
-// it the collector runs sooner instead of letting gcPercent multiply them.
-func tuneGC(lookupEnv func(string) (string, bool), hash password.Params) {
-	_, gogc := lookupEnv("GOGC")
-	_, limit := lookupEnv("GOMEMLIMIT")
-	if gogc || limit {
+// it the collector runs sooner instead of letting gcPercent multiply them. In a
+// container the limit is at most nine tenths of its memory: the core count that sizes
+// the hashes comes from the CPU quota, which says nothing about memory, and a high
+// gcPercent must not grow the heap past what the container may use.
+func tuneGC(lookupEnv func(string) (string, bool), hash password.Params, containerMemory func() (uint64, error)) {
+	percent, limit, ok := gcSettings(lookupEnv, hash, containerMemory)
+	if !ok {
 		slog.Info("garbage collector as the environment sets it")
 		return
 	}
+	debug.SetGCPercent(percent)
+	debug.SetMemoryLimit(limit)
+	slog.Info("garbage collector tuned (set GOGC or GOMEMLIMIT to choose)", "gc_percent", percent,
+		"memory_limit_mib", limit>>20, "gomaxprocs", runtime.GOMAXPROCS(0))
+}
+
+// gcSettings is what tuneGC sets; ok is false when the environment chose.
+func gcSettings(lookupEnv func(string) (string, bool), hash password.Params, containerMemory func() (uint64, error)) (percent int, limit int64, ok bool) {
+	_, gogc := lookupEnv("GOGC")
+	_, memLimit := lookupEnv("GOMEMLIMIT")
+	if gogc || memLimit {
+		return 0, 0, false
+	}
 	hashes := int64(password.MaxConcurrent()) * int64(hash.Memory) << 10
-	mem := gcBaseLimit + 4*hashes
-	debug.SetGCPercent(gcPercent)
-	debug.SetMemoryLimit(mem)
-	slog.Info("garbage collector tuned (set GOGC or GOMEMLIMIT to choose)", "gc_percent", gcPercent,
-		"memory_limit_mib", mem>>20, "gomaxprocs", runtime.GOMAXPROCS(0))
+	limit = gcBaseLimit + 4*hashes
+	if c, err := containerMemory(); err == nil && c > 0 && c < math.MaxInt64/10 {
+		limit = min(limit, int64(c)/10*9)
+	}
+	percent = gcPercent
+	if limit < gcBaseLimit {
+		// A small container: what is left would not hold five times the heap.
+		percent = 100
+	}
+	return percent, limit, true
 }

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/KimMachineGun/automemlimit/memlimit"
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
@@ -377,7 +378,7 @@ func (s *Server) DeliverLogouts(ctx context.Context) { s.logouts.DeliverDue(ctx)
 
 // Run serves on the configured address until ctx ends, then shuts down gracefully.
 func (s *Server) Run(ctx context.Context) error {
-	tuneGC(s.opts.LookupEnv, s.opts.PasswordParams)
+	tuneGC(s.opts.LookupEnv, s.opts.PasswordParams, memlimit.FromCgroup)
 	srv := &http.Server{
 		Addr: s.cfg.Addr, Handler: s.echo,
 		ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
