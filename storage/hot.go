@@ -144,23 +144,31 @@ func spendableWhere(now string) string {
 }
 
 // rotationLockClass is the first key of the PostgreSQL advisory locks that order
-// rotations and revocations of one account's refresh tokens (the second is the hash
-// of the account id; see revokeTokensTx). It spells "rfsh".
+// rotations and revocations of one account's refresh tokens (the second is the
+// account's bucket; see revokeTokensTx). It spells "rfsh".
 const rotationLockClass = 0x72667368
 
-// rotationLockPostgres is the rotation's part of that ordering, a predicate on the
-// generation being spent: a shared, transaction-scoped advisory lock on its account,
-// held until the rotation commits. Costlier than the other predicates, so PostgreSQL
-// evaluates it last, on a generation that is otherwise spendable, and before it locks
-// the row. It is in memory only: no row is written for it. The lock function returns
-// nothing, hence the sub-select.
-var rotationLockPostgres = fmt.Sprintf(" AND EXISTS (SELECT 1 FROM (SELECT pg_advisory_xact_lock_shared(%d, hashtext(refresh_tokens.user_id))) AS rotation_lock)", rotationLockClass)
+// rotationLockBucket maps an account id to the second key: one of 1,024 buckets, not
+// one lock an account. A revocation holds a lock on every account it covers until it
+// commits, and removing a product with a hundred thousand accounts would otherwise
+// want more locks than PostgreSQL's lock table holds ("out of shared memory"). Two
+// accounts that share a bucket only wait for each other's revocation, which is brief.
+const rotationLockBucket = "(hashtext(%s) & 1023)"
 
-// lockRotationsPostgres takes the revocation's part: exclusive locks on the accounts
-// of the refresh tokens matching a WHERE (appended), in one order so that two
-// revocations cannot deadlock.
+// rotationLockPostgres is the rotation's part of that ordering, a predicate on the
+// generation being spent: a shared, transaction-scoped advisory lock on its account's
+// bucket, held until the rotation commits. Costlier than the other predicates, so
+// PostgreSQL evaluates it last, on a generation that is otherwise spendable, and
+// before it locks the row. It is in memory only: no row is written for it. The lock
+// function returns nothing, hence the sub-select.
+var rotationLockPostgres = fmt.Sprintf(" AND EXISTS (SELECT 1 FROM (SELECT pg_advisory_xact_lock_shared(%d, "+
+	rotationLockBucket+")) AS rotation_lock)", rotationLockClass, "refresh_tokens.user_id")
+
+// lockRotationsPostgres takes the revocation's part: exclusive locks on the buckets of
+// the accounts of the refresh tokens matching a WHERE (appended), in one order so that
+// two revocations cannot deadlock.
 var lockRotationsPostgres = fmt.Sprintf("SELECT pg_advisory_xact_lock(%d, k) FROM "+
-	"(SELECT DISTINCT hashtext(user_id) AS k FROM refresh_tokens WHERE user_id <> '' AND ", rotationLockClass)
+	"(SELECT DISTINCT "+rotationLockBucket+" AS k FROM refresh_tokens WHERE user_id <> '' AND ", rotationLockClass, "user_id")
 
 // rotatePostgres is a whole rotation in one statement, one round trip instead of five
 // (BEGIN, UPDATE, two INSERTs, COMMIT): the spend, the next generation and its access

@@ -301,3 +301,29 @@ func TestHotReadsTakeOlderRows(t *testing.T) {
 		})
 	}
 }
+
+// Removing a product revokes the tokens of all its accounts in one transaction. On
+// PostgreSQL that transaction orders itself against rotations with advisory locks
+// (revokeTokensTx); there must never be more of them than the server's lock table
+// holds (about max_locks_per_transaction × connections: 12,800 on the test server,
+// which overflows well before 200,000), however many accounts the product has.
+func TestRevocationOfManyAccounts(t *testing.T) {
+	newURL, ok := testBackends(t)["postgres"]
+	if !ok {
+		t.Skip("PostgreSQL only (IDP_TEST_POSTGRES_URL is not set): SQLite takes no advisory locks")
+	}
+	s := openTest(t, newURL(t))
+	ctx := t.Context()
+	must(t, s.CreateClient(ctx, &Client{ID: "bulk", Name: "bulk", Type: "web"}))
+	const accounts = 200000
+	must(t, s.db.Exec(`INSERT INTO refresh_tokens (id, family_id, token_hash, client_id, user_id, session_id,
+		auth_request_id, scopes, audience, auth_time, amr, acr, idp, claims, created_at, expires_at, family_expires_at)
+		SELECT 'r' || n, 'f' || n, 'h' || n, 'bulk', 'u' || n, '', '', '[]', '[]', now(), '[]', '', '', '', now(),
+		now() + interval '1 hour', now() + interval '1 day' FROM generate_series(1, ?) AS n`, accounts).Error)
+	must(t, s.DeleteClient(ctx, "bulk"))
+	var live int64
+	must(t, s.db.Model(&RefreshToken{}).Where("client_id = 'bulk' AND revoked_at IS NULL").Count(&live).Error)
+	if live != 0 {
+		t.Errorf("%d of %d refresh tokens still live after the product was removed", live, accounts)
+	}
+}

@@ -380,7 +380,8 @@ func (s *Store) RevokeUserTokens(ctx context.Context, userID string) error {
 // that generation, but not the next one the rotation inserted, which its snapshot
 // does not hold; repeating the UPDATE only chases a client that keeps refreshing. So
 // on PostgreSQL the revocation first takes an exclusive advisory lock on each account
-// concerned, which every rotation holds shared while it runs (rotationLockPostgres):
+// concerned (on its bucket: rotationLockBucket), which every rotation holds shared
+// while it runs (rotationLockPostgres):
 // a rotation already running commits before the UPDATEs below take their snapshots,
 // and they see what it inserted; one that starts later waits for this transaction to
 // commit and then finds its generation revoked. That is one more statement, on the
