@@ -50,6 +50,7 @@ type Store struct {
 	sqlDB *sql.DB
 	hot   hotStatements
 	batch *writeBatcher // SQLite only: group commit of the token endpoint's writes
+	ckpt  *checkpointer // SQLite files only: WAL checkpoints off the writer
 }
 
 // reader is the handle for a read outside a transaction.
@@ -133,6 +134,12 @@ func Open(ctx context.Context, databaseURL string) (*Store, error) {
 		_ = sqlDB.Close()
 		return nil, fmt.Errorf("prepare reads: %w", err)
 	}
+	if dialect == "sqlite" && !isMemory(databaseURL) {
+		if s.ckpt, err = startCheckpointer(databaseURL); err != nil {
+			_ = s.Close()
+			return nil, err
+		}
+	}
 	if dialect == "sqlite" {
 		s.batch = newWriteBatcher(s)
 	}
@@ -187,6 +194,9 @@ func dialectorFor(databaseURL string) (gorm.Dialector, string, error) {
 		q.Add("_pragma", "journal_mode(WAL)")
 		q.Add("_pragma", "synchronous(NORMAL)")
 		q.Add("_pragma", "foreign_keys(1)")
+		if path != ":memory:" {
+			q.Add("_pragma", fmt.Sprintf("wal_autocheckpoint(%d)", walBackstopPages)) // see checkpointer
+		}
 		q.Set("_txlock", "immediate")
 		// Times are stored as text and compared as text: write every one in UTC (this
 		// also drops the monotonic suffix), or an instant in another zone compares wrongly.
@@ -236,6 +246,9 @@ func (s *Store) Close() error {
 	}
 	if s.batch != nil {
 		s.batch.close()
+	}
+	if s.ckpt != nil {
+		errs = append(errs, s.ckpt.close())
 	}
 	s.hot.close()
 	return errors.Join(append(errs, s.sqlDB.Close())...)
