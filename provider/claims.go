@@ -135,11 +135,7 @@ func (s *opStorage) fillGosuslugi(ctx context.Context, info *oidc.UserInfo, u *s
 	if err != nil {
 		return err
 	}
-	for _, name := range gosuslugiClaims {
-		v, ok := claims[name]
-		if !ok {
-			continue
-		}
+	for name, v := range claims { // loadGosuslugi kept only gosuslugiClaims
 		str, _ := v.(string)
 		switch name {
 		case "family_name":

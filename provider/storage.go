@@ -260,8 +260,8 @@ func (s *opStorage) userActive(ctx context.Context, userID string) (*storage.Use
 
 func (s *opStorage) accessTokenRow(req op.TokenRequest, clientID string) *storage.AccessToken {
 	now := s.store.Now()
-	t := &storage.AccessToken{
-		ID: storage.NewTokenID(now), ClientID: clientID, Scopes: req.GetScopes(), Audience: req.GetAudience(),
+	t := &storage.AccessToken{ // the store gives it its id
+		ClientID: clientID, Scopes: req.GetScopes(), Audience: req.GetAudience(),
 		CreatedAt: now, ExpiresAt: now.Add(s.lifetimes.AccessToken),
 	}
 	switch r := req.(type) {
@@ -287,14 +287,20 @@ func (s *opStorage) CreateAccessToken(ctx context.Context, req op.TokenRequest) 
 	}
 	t := s.accessTokenRow(req, clientID)
 	if err := s.store.CreateAccessToken(ctx, t); err != nil {
-		if storage.IsReused(err) {
-			// The code was presented again while this exchange ran (see AuthRequestByCode).
-			return "", time.Time{}, oidc.ErrInvalidGrant().WithDescription("code already used").WithParent(err)
-		}
-		return "", time.Time{}, asOIDC(ctx, err, "store access token")
+		return "", time.Time{}, codeTokenErr(ctx, err, "store access token")
 	}
 	s.metrics.TokenIssued(grant)
 	return t.ID, t.ExpiresAt, nil
+}
+
+// codeTokenErr is the protocol error for storing a token made from a code (or for a
+// machine): a code presented again while this exchange ran refuses it (see
+// AuthRequestByCode).
+func codeTokenErr(ctx context.Context, err error, what string) error {
+	if storage.IsReused(err) {
+		return oidc.ErrInvalidGrant().WithDescription("code already used").WithParent(err)
+	}
+	return asOIDC(ctx, err, what)
 }
 
 // CreateAccessAndRefreshTokens implements op.AuthStorage: a new family after a code
@@ -304,21 +310,15 @@ func (s *opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req op.Tok
 	switch r := req.(type) {
 	case authRequest:
 		access := s.accessTokenRow(req, r.r.ClientID)
-		family := storage.NewTokenID(now)
-		access.FamilyID = family
-		t := &storage.RefreshToken{
-			ID: storage.NewTokenID(now), FamilyID: family, ClientID: r.r.ClientID, UserID: r.r.UserID,
+		t := &storage.RefreshToken{ // the store gives it, its family and access its ids
+			ClientID: r.r.ClientID, UserID: r.r.UserID,
 			SessionID: r.r.SessionID, AuthRequestID: r.r.ID, Scopes: r.r.Scopes, Audience: access.Audience,
 			AuthTime: r.r.AuthTime, AMR: r.r.AMR, ACR: r.r.ACR, IDP: r.r.IDP, Claims: r.r.Claims,
 			CreatedAt: now, ExpiresAt: now.Add(s.lifetimes.RefreshIdle), FamilyExpiresAt: now.Add(s.lifetimes.RefreshMax),
 		}
 		raw, err := s.store.CreateRefreshToken(ctx, t, access)
 		if err != nil {
-			if storage.IsReused(err) {
-				// The code was presented again while this exchange ran (see AuthRequestByCode).
-				return "", "", time.Time{}, oidc.ErrInvalidGrant().WithDescription("code already used").WithParent(err)
-			}
-			return "", "", time.Time{}, asOIDC(ctx, err, "store refresh token")
+			return "", "", time.Time{}, codeTokenErr(ctx, err, "store refresh token")
 		}
 		s.metrics.TokenIssued(string(oidc.GrantTypeCode))
 		return access.ID, raw, access.ExpiresAt, nil
@@ -327,7 +327,7 @@ func (s *opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req op.Tok
 		// RFC 6749 §6: a narrower scope asked for applies to the new access token
 		// only; the new refresh token keeps the scope of the one presented.
 		next := *r.t
-		next.ID, next.CreatedAt = storage.NewTokenID(now), now
+		next.ID, next.CreatedAt = "", now // the store gives it its id
 		next.ExpiresAt = minTime(now.Add(s.lifetimes.RefreshIdle), r.t.FamilyExpiresAt)
 		next.SpentAt, next.RevokedAt = nil, nil
 		raw, err := s.store.RotateRefreshToken(ctx, r.t.ID, &next, access)

@@ -109,7 +109,7 @@ func benchRotate(b *testing.B, s *storage.Store) {
 func newGeneration(s *storage.Store, userID, sessionID string) *storage.RefreshToken {
 	now := s.Now()
 	return &storage.RefreshToken{
-		ID: storage.NewTokenID(now), ClientID: "report", UserID: userID, SessionID: sessionID,
+		ClientID: "report", UserID: userID, SessionID: sessionID,
 		Scopes: storage.StringList{"openid", "offline_access"}, AuthTime: now, AMR: storage.StringList{"pwd"},
 		CreatedAt: now, ExpiresAt: now.Add(time.Hour), FamilyExpiresAt: now.Add(30 * 24 * time.Hour),
 	}
@@ -118,7 +118,7 @@ func newGeneration(s *storage.Store, userID, sessionID string) *storage.RefreshT
 func accessFor(s *storage.Store, r *storage.RefreshToken) *storage.AccessToken {
 	now := s.Now()
 	return &storage.AccessToken{
-		ID: storage.NewTokenID(now), ClientID: r.ClientID, UserID: r.UserID, SessionID: r.SessionID,
+		ClientID: r.ClientID, UserID: r.UserID, SessionID: r.SessionID,
 		Scopes: r.Scopes, CreatedAt: now, ExpiresAt: now.Add(15 * time.Minute),
 	}
 }

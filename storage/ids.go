@@ -16,13 +16,13 @@ func NewID() string {
 	return hex.EncodeToString(b)
 }
 
-// NewTokenID returns an identifier for a token row: 48 bits of the Unix time in
+// newTokenID returns an identifier for a token row: 48 bits of the Unix time in
 // milliseconds, then 80 random bits, in hex. Token rows are written on every grant, and
 // a random key lands each index entry on a random page, which the commit then writes
 // whole; keys in time order land a batch's entries on the same last pages instead.
 // The time it shows is no secret: a token's row also records it, and a JWT access
 // token carries it in "iat".
-func NewTokenID(now time.Time) string {
+func newTokenID(now time.Time) string {
 	var b [16]byte
 	ms := uint64(now.UnixMilli())
 	for i := 5; i >= 0; i-- {

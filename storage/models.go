@@ -180,9 +180,10 @@ type AccessToken struct {
 // set is what revocation needs and no more: the family (replay, revocation), the
 // session (logout) and the account with its product (block, reset, the cabinet). The
 // token names its row (refreshValue), so the lookup is by primary key, and IDs in time
-// order (NewTokenID) put a batch's primary keys on the same last page. The code a family came from is found through its access tokens (see
-// RevokeAuthRequestTokens); expiry is not indexed because cleanup also matches
-// unindexed columns and scans anyway.
+// order (newTokenID) put a batch's primary keys on the same last page. The code a
+// family came from is found through its access tokens (see RevokeAuthRequestTokens);
+// expiry is not indexed because cleanup also matches unindexed columns and scans
+// anyway.
 type RefreshToken struct {
 	ID              string     `gorm:"primaryKey;size:64"`
 	FamilyID        string     `gorm:"index;size:64"`

@@ -62,7 +62,7 @@ func (s *Store) stampAccess(t *AccessToken) {
 		t.CreatedAt = s.now()
 	}
 	if t.ID == "" {
-		t.ID = NewTokenID(t.CreatedAt)
+		t.ID = newTokenID(t.CreatedAt)
 	}
 }
 
@@ -93,20 +93,20 @@ func (s *Store) CreateRefreshToken(ctx context.Context, t *RefreshToken, access 
 	}
 	s.stampRefresh(t)
 	if t.FamilyID == "" {
-		t.FamilyID = NewTokenID(t.CreatedAt)
+		t.FamilyID = newTokenID(t.CreatedAt)
 	}
 	raw := refreshValue(t.ID)
 	t.TokenHash = HashSecret(raw)
+	if access != nil {
+		access.FamilyID = t.FamilyID
+		s.stampAccess(access)
+	}
 	var err error
 	switch {
 	case s.dialect == "postgres" && t.AuthRequestID != "":
-		access.FamilyID = t.FamilyID
-		s.stampAccess(access)
 		args := append([]any{t.AuthRequestID}, refreshTokenArgs(t)...)
 		err = insertedOne(s.sqlDB.ExecContext(ctx, createCodeFamilyPostgres, append(args, accessTokenArgs(access)...)...))
 	case s.dialect == "postgres" && access != nil:
-		access.FamilyID = t.FamilyID
-		s.stampAccess(access)
 		_, err = s.sqlDB.ExecContext(ctx, createFamilyPostgres, append(refreshTokenArgs(t), accessTokenArgs(access)...)...)
 	default:
 		err = s.createFamily(ctx, t, access)
@@ -133,8 +133,6 @@ func (s *Store) createFamily(ctx context.Context, t *RefreshToken, access *Acces
 			return err
 		}
 		if access != nil {
-			access.FamilyID = t.FamilyID
-			s.stampAccess(access)
 			return s.exec(ctx, tx, qInsertAccessToken, accessTokenArgs(access)...)
 		}
 		return nil
@@ -146,7 +144,7 @@ func (s *Store) stampRefresh(t *RefreshToken) {
 		t.CreatedAt = s.now()
 	}
 	if t.ID == "" {
-		t.ID = NewTokenID(t.CreatedAt)
+		t.ID = newTokenID(t.CreatedAt)
 	}
 }
 
@@ -225,6 +223,9 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldID string, next *Refr
 	s.stampRefresh(next)
 	raw := refreshValue(next.ID)
 	next.TokenHash = HashSecret(raw)
+	if access != nil {
+		s.stampAccess(access)
+	}
 	now := s.now()
 	var err error
 	if s.dialect == "postgres" && access != nil {
@@ -263,7 +264,6 @@ func (s *Store) refused(ctx context.Context, oldID string) error {
 
 // rotatePostgres is rotate in one statement (see rotatePostgres in hot.go).
 func (s *Store) rotatePostgres(ctx context.Context, oldID string, next *RefreshToken, access *AccessToken, now time.Time) error {
-	s.stampAccess(access)
 	args := []any{now, oldID, now}
 	args = append(args, without(refreshTokenColumns, refreshTokenArgs(next), "family_id", "family_expires_at")...)
 	args = append(args, without(accessTokenColumns, accessTokenArgs(access), "family_id")...)
@@ -298,7 +298,6 @@ func (s *Store) rotate(ctx context.Context, oldID string, next *RefreshToken, ac
 		}
 		if access != nil {
 			access.FamilyID = familyID
-			s.stampAccess(access)
 			return s.exec(ctx, tx, qInsertAccessToken, accessTokenArgs(access)...)
 		}
 		return nil

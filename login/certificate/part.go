@@ -220,12 +220,18 @@ func (p *Part) start(c echo.Context, mode, authRequestID string, status int, err
 	if ch.Mode == "" {
 		ch.Mode = ModeSignIn
 	}
+	var req *provider.PendingRequest
 	switch ch.Mode {
 	case ModeSignIn, ModeRegister:
-		if ch.AuthRequestID != "" && (len(ch.AuthRequestID) > 64 || p.host.PendingRequest(ctx, ch.AuthRequestID) == nil) {
-			p.refused(c, ch.Mode, "stale authorization request", nil)
-			return p.pages().Error(c, http.StatusBadRequest, "Ссылка для входа устарела",
-				"Вернитесь в приложение и начните вход заново.", login.PathAccount)
+		if ch.AuthRequestID != "" {
+			if len(ch.AuthRequestID) <= 64 {
+				req = p.host.PendingRequest(ctx, ch.AuthRequestID)
+			}
+			if req == nil {
+				p.refused(c, ch.Mode, "stale authorization request", nil)
+				return p.pages().Error(c, http.StatusBadRequest, "Ссылка для входа устарела",
+					"Вернитесь в приложение и начните вход заново.", login.PathAccount)
+			}
 		}
 	case ModeLink:
 		sess, u, err := p.host.Sessions().Current(ctx, c.Request())
@@ -240,12 +246,14 @@ func (p *Part) start(c echo.Context, mode, authRequestID string, status int, err
 		p.refused(c, "", fmt.Sprintf("unknown mode %.20q", ch.Mode), nil)
 		return p.pages().Error(c, http.StatusBadRequest, "Неверная ссылка", "Вернитесь назад и попробуйте снова.", login.PathLogin)
 	}
-	return p.page(c, ch, status, errText)
+	return p.page(c, ch, req, status, errText)
 }
 
 // page makes a fresh challenge for ch's mode and renders the page, with errText (a
-// refusal of the previous attempt) when set.
-func (p *Part) page(c echo.Context, ch challenge, status int, errText string) error {
+// refusal of the previous attempt) when set. req is ch's live authorization request
+// (nil when none), passed in because the caller loaded it already: the sign-in
+// heading names its product.
+func (p *Part) page(c echo.Context, ch challenge, req *provider.PendingRequest, status int, errText string) error {
 	ctx := c.Request().Context()
 	if n, err := p.cfg.Store.Hit(ctx, "certificate:page:ip:"+c.RealIP(), LimitWindow); err != nil {
 		return p.pages().Internal(c, "count certificate challenges", err)
@@ -288,7 +296,7 @@ func (p *Part) page(c echo.Context, ch challenge, status int, errText string) er
 		data.Upstreams = p.otherWays(withRequest(login.PathRegister, ch.AuthRequestID), p.host.RegisterButtons(ch.AuthRequestID))
 	default:
 		data.Heading = "Вход в Личный кабинет"
-		if req := p.host.PendingRequest(ctx, ch.AuthRequestID); req != nil && req.ClientName != "" {
+		if req != nil && req.ClientName != "" {
 			data.Heading = "Вход в " + req.ClientName
 		}
 		data.UpstreamsTitle = "или авторизуйтесь через"
@@ -342,24 +350,27 @@ func (p *Part) submit(c echo.Context) error {
 	if err := json.Unmarshal([]byte(row.Payload), &ch); err != nil {
 		return p.pages().Internal(c, "decode certificate challenge", err)
 	}
-	retry := challenge{Mode: ch.Mode, AuthRequestID: ch.AuthRequestID, UserID: ch.UserID}
+	// A refused attempt gets a fresh challenge: the one consumed above never counts again.
+	again := func(errText string) error {
+		retry := challenge{Mode: ch.Mode, AuthRequestID: ch.AuthRequestID, UserID: ch.UserID}
+		return p.page(c, retry, p.host.PendingRequest(ctx, ch.AuthRequestID), http.StatusBadRequest, errText)
+	}
 	if !p.binding().Bound(c, ch.Binding) {
 		p.refused(c, ch.Mode, "browser binding cookie missing or wrong", nil)
-		return p.page(c, retry, http.StatusBadRequest,
-			"Запрос на подпись получен в другом браузере. Подпишите новый запрос в этом браузере.")
+		return again("Запрос на подпись получен в другом браузере. Подпишите новый запрос в этом браузере.")
 	}
 	sig := c.FormValue("signature")
 	if strings.TrimSpace(sig) == "" {
-		return p.page(c, retry, http.StatusBadRequest, "Вставьте подпись или выберите сертификат.")
+		return again("Вставьте подпись или выберите сертификат.")
 	}
 	if len(sig) > maxSignature {
 		p.refused(c, ch.Mode, fmt.Sprintf("signature of %d bytes", len(sig)), nil)
-		return p.page(c, retry, http.StatusBadRequest, gost.Explain(gost.ErrTooLarge))
+		return again(gost.Explain(gost.ErrTooLarge))
 	}
 	cert, err := p.verifySignature(ctx, sig, []byte(ch.Text))
 	if err != nil {
 		p.refused(c, ch.Mode, "signature not accepted", err)
-		return p.page(c, retry, http.StatusBadRequest, gost.Explain(err))
+		return again(gost.Explain(err))
 	}
 	switch ch.Mode {
 	case ModeLink:
@@ -461,28 +472,41 @@ var (
 // certificate of a known person is offered for linking after a sign-in; any other
 // gets the ways on (sign in and link it in the cabinet, or register with it).
 func (p *Part) notLinked(c echo.Context, authRequestID string, cert *gost.Certificate) error {
-	ctx := c.Request().Context()
-	same, err := p.cfg.Store.CertificatesBySNILS(ctx, cert.Subject.SNILS)
+	return p.keepUnknown(c, authRequestID, cert, func(flow *storage.OneTimeCode) error {
+		return p.notLinkedPage(c, authRequestID, cert, flow)
+	})
+}
+
+// keepUnknown decides for a verified certificate that no account holds. The same
+// person (SNILS) with an account already means a renewed certificate, to link after
+// a sign-in and never a second account; any other is kept for a registration, and
+// then answers with the kept flow.
+func (p *Part) keepUnknown(c echo.Context, authRequestID string, cert *gost.Certificate, then func(flow *storage.OneTimeCode) error) error {
+	same, err := p.cfg.Store.CertificatesBySNILS(c.Request().Context(), cert.Subject.SNILS)
 	if err != nil {
 		return p.pages().Internal(c, "find certificates by SNILS", err)
 	}
-	without := withRequest(login.PathLogin, authRequestID)
 	if len(same) > 0 {
 		return p.offerRenewed(c, authRequestID, cert, same)
 	}
 	flow, err := p.keep(c, PurposeRegister, authRequestID, cert)
 	if err != nil {
-		return p.pages().Internal(c, "keep unknown certificate", err)
+		return p.pages().Internal(c, "keep certificate for registration", err)
 	}
-	slog.InfoContext(ctx, "certificate linked to no account", "thumbprint", thumbprint(cert))
+	return then(flow)
+}
+
+// notLinkedPage offers the ways on for a certificate kept for registration in flow.
+func (p *Part) notLinkedPage(c echo.Context, authRequestID string, cert *gost.Certificate, flow *storage.OneTimeCode) error {
+	slog.InfoContext(c.Request().Context(), "certificate linked to no account", "thumbprint", thumbprint(cert))
 	return p.pages().Render(c, http.StatusOK, "notice", web.NoticeData{
 		Layout:  web.Layout{Title: "Сертификат не привязан", CSRFToken: page.CSRF(c)},
 		Heading: "Сертификат не привязан к Личному кабинету",
 		Message: "Сертификат: " + cert.Subject.Owner() + ". Если у Вас уже есть Личный кабинет, войдите другим способом и привяжите " +
 			"сертификат в разделе «Способы входа». Если нет — зарегистрируйтесь с этим сертификатом.",
 		Links: []web.Link{
-			{Text: "Войти другим способом", URL: without, Primary: true},
-			{Text: "Зарегистрироваться с сертификатом", URL: Path + "/register?" + url.Values{"flow": {flow.ID}}.Encode()},
+			{Text: "Войти другим способом", URL: withRequest(login.PathLogin, authRequestID), Primary: true},
+			{Text: "Зарегистрироваться с сертификатом", URL: registerURL(flow.ID, "")},
 		},
 	})
 }
@@ -492,13 +516,11 @@ func (p *Part) notLinked(c echo.Context, authRequestID string, cert *gost.Certif
 // trusted CA (its chain was just verified). It is kept as a pending link for the
 // sign-in that follows — never linked silently, and never a second account.
 func (p *Part) offerRenewed(c echo.Context, authRequestID string, cert *gost.Certificate, same []storage.Certificate) error {
-	ctx := c.Request().Context()
-	without := withRequest(login.PathLogin, authRequestID)
 	flow, err := p.keep(c, PurposePendingLink, authRequestID, cert)
 	if err != nil {
 		return p.pages().Internal(c, "offer renewed certificate", err)
 	}
-	slog.InfoContext(ctx, "renewed certificate offered for linking after sign-in",
+	slog.InfoContext(c.Request().Context(), "renewed certificate offered for linking after sign-in",
 		"thumbprint", thumbprint(cert), "linked_before", same[len(same)-1].Thumbprint)
 	q := url.Values{"link": {flow.ID}}
 	if authRequestID != "" {
@@ -513,7 +535,7 @@ func (p *Part) offerRenewed(c echo.Context, authRequestID string, cert *gost.Cer
 			"Войдите другим способом — по паролю или по коду, — и мы привяжем новый сертификат: в следующий раз можно будет входить с ним.",
 		Links: []web.Link{
 			{Text: "Войти и привязать сертификат", URL: login.PathLogin + "?" + q.Encode(), Primary: true},
-			{Text: "Войти без привязки", URL: without},
+			{Text: "Войти без привязки", URL: withRequest(login.PathLogin, authRequestID)},
 		},
 	})
 }
@@ -614,6 +636,16 @@ func withRequest(path, authRequestID string) string {
 		return path
 	}
 	return path + "?" + url.Values{"authRequestID": {authRequestID}}.Encode()
+}
+
+// registerURL is the contact step of the registration kept in flow, in mode
+// ("phone", "email"; empty: the default).
+func registerURL(flow, mode string) string {
+	q := url.Values{"flow": {flow}}
+	if mode != "" {
+		q.Set("mode", mode)
+	}
+	return Path + "/register?" + q.Encode()
 }
 
 // binding is the cookie that ties challenges, pending links and registrations to

@@ -28,8 +28,7 @@ type registration struct {
 	Flow       string `json:"flow"` // the certificate-register row, for the way back
 	DER        string `json:"der"`  // base64
 	Binding    string `json:"binding"`
-	Mode       string `json:"mode"`
-	Login      string `json:"login"`
+	Mode       string `json:"mode"` // the contact step's mode, for the way back
 	ClientName string `json:"client_name,omitempty"`
 }
 
@@ -42,20 +41,9 @@ func (p *Part) startRegistration(c echo.Context, authRequestID string, cert *gos
 	} else if !storage.IsNotFound(err) {
 		return p.pages().Internal(c, "load certificate", err)
 	}
-	// The same person (SNILS) with an account already: a renewed certificate, to
-	// link after a sign-in, not a second account.
-	same, err := p.cfg.Store.CertificatesBySNILS(ctx, cert.Subject.SNILS)
-	if err != nil {
-		return p.pages().Internal(c, "find certificates by SNILS", err)
-	}
-	if len(same) > 0 {
-		return p.offerRenewed(c, authRequestID, cert, same)
-	}
-	flow, err := p.keep(c, PurposeRegister, authRequestID, cert)
-	if err != nil {
-		return p.pages().Internal(c, "start certificate registration", err)
-	}
-	return c.Redirect(http.StatusSeeOther, Path+"/register?"+url.Values{"flow": {flow.ID}}.Encode())
+	return p.keepUnknown(c, authRequestID, cert, func(flow *storage.OneTimeCode) error {
+		return c.Redirect(http.StatusSeeOther, registerURL(flow.ID, ""))
+	})
 }
 
 // alreadyRegistered answers a registration with a certificate an account holds.
@@ -110,7 +98,7 @@ func (p *Part) registerForm(c echo.Context, row *storage.OneTimeCode, cert *gost
 	if f.Mode == "email" {
 		other = "phone"
 	}
-	f.SwitchURL = Path + "/register?" + url.Values{"flow": {row.ID}, "mode": {other}}.Encode()
+	f.SwitchURL = registerURL(row.ID, other)
 	return p.pages().Render(c, status, "certificate-register", web.CertificateRegisterData{
 		Layout:        web.Layout{Title: "Регистрация", CSRFToken: page.CSRF(c)},
 		ContactFields: f,
@@ -133,7 +121,7 @@ func (p *Part) showRegister(c echo.Context) error {
 	if row == nil {
 		return p.registrationGone(c)
 	}
-	f := web.ContactFields{Mode: "phone", Login: ""}
+	f := web.ContactFields{Mode: "phone"}
 	if c.QueryParam("mode") == "email" {
 		f.Mode = "email"
 	}
@@ -160,7 +148,7 @@ func (p *Part) submitRegister(c echo.Context) error {
 		clientName, clientID = req.ClientName, req.ClientID
 	}
 	payload, _ := json.Marshal(registration{Flow: row.ID, DER: base64.StdEncoding.EncodeToString(cert.Raw),
-		Binding: storage.HashSecret(p.binding().Bind(c)), Mode: f.Mode, Login: f.Login, ClientName: clientName})
+		Binding: storage.HashSecret(p.binding().Bind(c)), Mode: f.Mode, ClientName: clientName})
 	flow, err := p.cfg.Codes.Start(ctx, otp.Request{
 		Purpose: otp.RegisterCertificate, To: who, ClientName: clientName, ClientID: clientID,
 		AuthRequestID: row.AuthRequestID, IP: c.RealIP(), Payload: string(payload),
@@ -222,7 +210,7 @@ func (p *Part) confirmPage(c echo.Context, flow *storage.OneTimeCode, status int
 		Button:       "Подтвердить",
 		Error:        errText,
 		Notice:       notice,
-		BackURL:      Path + "/register?" + url.Values{"flow": {r.Flow}, "mode": {r.Mode}}.Encode(),
+		BackURL:      registerURL(r.Flow, r.Mode),
 		BackText:     "Вернуться к началу регистрации",
 	})
 }

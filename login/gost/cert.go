@@ -2,7 +2,6 @@ package gost
 
 import (
 	"bytes"
-	"crypto"
 	"crypto/sha1"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -10,6 +9,7 @@ import (
 	"encoding/hex"
 	"encoding/pem"
 	"fmt"
+	"iter"
 	"strings"
 	"time"
 
@@ -53,6 +53,24 @@ func (n Name) Owner() string {
 
 var oidEmail = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 9, 1}
 
+// nameFields maps the attribute types we read to the Name field each fills.
+var nameFields = []struct {
+	oid   asn1.ObjectIdentifier
+	field func(*Name) *string
+}{
+	{asn1.ObjectIdentifier{2, 5, 4, 3}, func(n *Name) *string { return &n.CommonName }},
+	{asn1.ObjectIdentifier{2, 5, 4, 4}, func(n *Name) *string { return &n.Surname }},
+	{asn1.ObjectIdentifier{2, 5, 4, 42}, func(n *Name) *string { return &n.GivenName }},
+	{asn1.ObjectIdentifier{2, 5, 4, 10}, func(n *Name) *string { return &n.Organization }},
+	{asn1.ObjectIdentifier{2, 5, 4, 12}, func(n *Name) *string { return &n.Title }},
+	{oidSNILS, func(n *Name) *string { return &n.SNILS }},
+	{oidINN, func(n *Name) *string { return &n.INN }},
+	{oidINNLE, func(n *Name) *string { return &n.INNLE }},
+	{oidOGRN, func(n *Name) *string { return &n.OGRN }},
+	{oidOGRNIP, func(n *Name) *string { return &n.OGRNIP }},
+	{oidEmail, func(n *Name) *string { return &n.Email }},
+}
+
 func nameFrom(p pkix.Name) Name {
 	var n Name
 	for _, a := range p.Names {
@@ -60,31 +78,11 @@ func nameFrom(p pkix.Name) Name {
 		if !ok {
 			continue
 		}
-		s = strings.TrimSpace(s)
-		t := a.Type
-		switch {
-		case t.Equal(asn1.ObjectIdentifier{2, 5, 4, 3}):
-			n.CommonName = s
-		case t.Equal(asn1.ObjectIdentifier{2, 5, 4, 4}):
-			n.Surname = s
-		case t.Equal(asn1.ObjectIdentifier{2, 5, 4, 42}):
-			n.GivenName = s
-		case t.Equal(asn1.ObjectIdentifier{2, 5, 4, 10}):
-			n.Organization = s
-		case t.Equal(asn1.ObjectIdentifier{2, 5, 4, 12}):
-			n.Title = s
-		case t.Equal(oidSNILS):
-			n.SNILS = s
-		case t.Equal(oidINN):
-			n.INN = s
-		case t.Equal(oidINNLE):
-			n.INNLE = s
-		case t.Equal(oidOGRN):
-			n.OGRN = s
-		case t.Equal(oidOGRNIP):
-			n.OGRNIP = s
-		case t.Equal(oidEmail):
-			n.Email = s
+		for _, f := range nameFields {
+			if a.Type.Equal(f.oid) {
+				*f.field(&n) = strings.TrimSpace(s)
+				break
+			}
 		}
 	}
 	return n
@@ -159,13 +157,7 @@ func ParseCertificates(pemOrDER []byte) ([]*Certificate, error) {
 		return []*Certificate{c}, nil
 	}
 	var out []*Certificate
-	rest := pemOrDER
-	for {
-		var block *pem.Block
-		block, rest = pem.Decode(rest)
-		if block == nil {
-			break
-		}
+	for block := range pemBlocks(pemOrDER) {
 		if block.Type != "CERTIFICATE" {
 			continue
 		}
@@ -182,6 +174,19 @@ func ParseCertificates(pemOrDER []byte) ([]*Certificate, error) {
 		return nil, fmt.Errorf("no certificate found: %w", ErrMalformed)
 	}
 	return out, nil
+}
+
+// pemBlocks yields the PEM blocks of b in order, skipping text between them.
+func pemBlocks(b []byte) iter.Seq[*pem.Block] {
+	return func(yield func(*pem.Block) bool) {
+		for {
+			block, rest := pem.Decode(b)
+			if block == nil || !yield(block) {
+				return
+			}
+			b = rest
+		}
+	}
 }
 
 // splitSigned splits a signed X.509 structure (certificate or CRL):
@@ -202,43 +207,39 @@ func splitSigned(der []byte) (tbs []byte, alg asn1.ObjectIdentifier, sig []byte,
 	return rawTBS, alg, bits.Bytes, nil
 }
 
+// signatureAlgorithms are the signature algorithms we verify: the combined
+// OID a certificate or CRL names, the key family that signs with it, the
+// digest it signs, and the bare key OID that a CMS SignerInfo may name
+// instead, leaving the hash to its digestAlgorithm.
+var signatureAlgorithms = []struct {
+	oid, keyOID, digest asn1.ObjectIdentifier
+	key                 Algorithm
+}{
+	{oidGOST256Sig, oidGOST256Key, oidStreebog256, AlgGOST256},
+	{oidGOST512Sig, oidGOST512Key, oidStreebog512, AlgGOST512},
+	{oidSHA256RSA, oidRSA, oidSHA256, AlgRSA},
+	{oidSHA384RSA, oidRSA, oidSHA384, AlgRSA},
+	{oidSHA512RSA, oidRSA, oidSHA512, AlgRSA},
+	{oidECDSASHA256, oidECPublicKey, oidSHA256, AlgECDSA},
+	{oidECDSASHA384, oidECPublicKey, oidSHA384, AlgECDSA},
+	{oidECDSASHA512, oidECPublicKey, oidSHA512, AlgECDSA},
+}
+
 // verifySigned checks a certificate's or CRL's outer signature with the
 // issuer's key. GOST is done here; RSA and ECDSA through PublicKey too, so
 // that a GOST CA can issue RSA certificates and the reverse.
 func verifySigned(tbs []byte, alg asn1.ObjectIdentifier, sig []byte, issuer *PublicKey) error {
-	var digest []byte
-	switch {
-	case alg.Equal(oidGOST256Sig):
-		if issuer.alg != AlgGOST256 {
-			return fmt.Errorf("GOST-256 signature by a %s key: %w", issuer.alg, ErrBadSignature)
+	for _, a := range signatureAlgorithms {
+		if !a.oid.Equal(alg) {
+			continue
 		}
-		digest = Streebog256(tbs)
-	case alg.Equal(oidGOST512Sig):
-		if issuer.alg != AlgGOST512 {
-			return fmt.Errorf("GOST-512 signature by a %s key: %w", issuer.alg, ErrBadSignature)
+		if issuer.alg != a.key {
+			return fmt.Errorf("signature algorithm %s by a %s key: %w", alg, issuer.alg, ErrBadSignature)
 		}
-		digest = Streebog512(tbs)
-	case alg.Equal(oidSHA256RSA), alg.Equal(oidECDSASHA256):
-		digest = hashOf(crypto.SHA256, tbs)
-	case alg.Equal(oidSHA384RSA), alg.Equal(oidECDSASHA384):
-		digest = hashOf(crypto.SHA384, tbs)
-	case alg.Equal(oidSHA512RSA), alg.Equal(oidECDSASHA512):
-		digest = hashOf(crypto.SHA512, tbs)
-	default:
-		return fmt.Errorf("signature algorithm %s: %w", alg, ErrUnsupported)
+		hash, _ := digestFor(a.digest)
+		return issuer.VerifyDigest(hash(tbs), sig)
 	}
-	isRSA := alg.Equal(oidSHA256RSA) || alg.Equal(oidSHA384RSA) || alg.Equal(oidSHA512RSA)
-	isEC := alg.Equal(oidECDSASHA256) || alg.Equal(oidECDSASHA384) || alg.Equal(oidECDSASHA512)
-	if (isRSA && issuer.alg != AlgRSA) || (isEC && issuer.alg != AlgECDSA) {
-		return fmt.Errorf("signature algorithm %s by a %s key: %w", alg, issuer.alg, ErrBadSignature)
-	}
-	return issuer.VerifyDigest(digest, sig)
-}
-
-func hashOf(h crypto.Hash, data []byte) []byte {
-	w := h.New()
-	w.Write(data)
-	return w.Sum(nil)
+	return fmt.Errorf("signature algorithm %s: %w", alg, ErrUnsupported)
 }
 
 // CheckSignatureFrom checks that parent's key signed c. It checks nothing

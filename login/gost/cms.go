@@ -280,29 +280,12 @@ func findSigner(certs []*Certificate, si signerInfo) *Certificate {
 // the signer's key: GOST-256 signs Streebog-256, GOST-512 Streebog-512.
 func checkAlgorithms(si signerInfo, key *PublicKey) error {
 	d, s := si.digestAlg, si.sigAlg
-	ok := false
-	switch key.alg {
-	case AlgGOST256:
-		ok = d.Equal(oidStreebog256) && (s.Equal(oidGOST256Key) || s.Equal(oidGOST256Sig))
-	case AlgGOST512:
-		ok = d.Equal(oidStreebog512) && (s.Equal(oidGOST512Key) || s.Equal(oidGOST512Sig))
-	case AlgRSA, AlgECDSA:
-		// The bare key OID (rsaEncryption, id-ecPublicKey) leaves the hash
-		// to digestAlgorithm; a combined OID must name the same hash.
-		bare, withHash := oidRSA, []asn1.ObjectIdentifier{oidSHA256RSA, oidSHA384RSA, oidSHA512RSA}
-		if key.alg == AlgECDSA {
-			bare, withHash = oidECPublicKey, []asn1.ObjectIdentifier{oidECDSASHA256, oidECDSASHA384, oidECDSASHA512}
-		}
-		for i, h := range []asn1.ObjectIdentifier{oidSHA256, oidSHA384, oidSHA512} {
-			if d.Equal(h) && (s.Equal(bare) || s.Equal(withHash[i])) {
-				ok = true
-			}
+	for _, a := range signatureAlgorithms {
+		if a.key == key.alg && d.Equal(a.digest) && (s.Equal(a.oid) || s.Equal(a.keyOID)) {
+			return nil
 		}
 	}
-	if !ok {
-		return fmt.Errorf("digest %s with signature %s for a %s key: %w", d, s, key.alg, ErrUnsupported)
-	}
-	return nil
+	return fmt.Errorf("digest %s with signature %s for a %s key: %w", d, s, key.alg, ErrUnsupported)
 }
 
 // verifySignerInfo checks one signature and returns its signing time.

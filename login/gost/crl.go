@@ -44,7 +44,6 @@ type crlInfo struct {
 	// onlyUser and onlyCA narrow a complete CRL to end-entity or CA
 	// certificates (issuingDistributionPoint).
 	onlyUser, onlyCA bool
-	warned           bool // the roots folder logged that it is incomplete
 
 	mu       sync.Mutex
 	verified map[string]error // by issuer thumbprint

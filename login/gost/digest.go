@@ -1,7 +1,7 @@
 package gost
 
 import (
-	"crypto/elliptic"
+	"crypto"
 	"crypto/sha256"
 	"hash"
 
@@ -38,6 +38,12 @@ func newHash(alg Algorithm) hash.Hash {
 	}
 }
 
+func hashOf(h crypto.Hash, data []byte) []byte {
+	w := h.New()
+	w.Write(data)
+	return w.Sum(nil)
+}
+
 // reversed returns a reversed copy of b: GOST reads digests as little-endian
 // integers where gogost reads big-endian.
 func reversed(b []byte) []byte {
@@ -47,5 +53,3 @@ func reversed(b []byte) []byte {
 	}
 	return r
 }
-
-func elliptic256() elliptic.Curve { return elliptic.P256() }

@@ -4,13 +4,13 @@ import (
 	"bytes"
 	"crypto"
 	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/sha512"
 	"crypto/x509"
 	"encoding/asn1"
-	"encoding/pem"
 	"fmt"
 	"math/big"
 
@@ -61,13 +61,7 @@ func ParsePrivateKeyPEM(pemBytes []byte) (*PrivateKey, error) {
 	if len(pemBytes) > maxKeySize {
 		return nil, fmt.Errorf("private key of %d bytes: %w", len(pemBytes), ErrTooLarge)
 	}
-	rest := pemBytes
-	for {
-		var block *pem.Block
-		block, rest = pem.Decode(rest)
-		if block == nil {
-			break
-		}
+	for block := range pemBlocks(pemBytes) {
 		switch block.Type {
 		case "PRIVATE KEY":
 			return parsePKCS8(block.Bytes)
@@ -210,7 +204,7 @@ func GenerateKey(alg Algorithm) (*PrivateKey, error) {
 		}
 		return newStdPrivateKey(k)
 	case AlgECDSA:
-		k, err := ecdsa.GenerateKey(elliptic256(), rand.Reader)
+		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 		if err != nil {
 			return nil, fmt.Errorf("generate ECDSA key: %w", err)
 		}

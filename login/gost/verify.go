@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -108,14 +107,9 @@ func (v *Verifier) loadFile(path string) error {
 		return err
 	}
 	var certs []*Certificate
+	newCRLs := len(v.crls)
 	if bytes.Contains(b, []byte("-----BEGIN ")) {
-		rest := b
-		for {
-			var block *pem.Block
-			block, rest = pem.Decode(rest)
-			if block == nil {
-				break
-			}
+		for block := range pemBlocks(b) {
 			switch block.Type {
 			case "CERTIFICATE":
 				c, err := ParseCertificate(block.Bytes)
@@ -144,9 +138,8 @@ func (v *Verifier) loadFile(path string) error {
 	} else {
 		v.log.Warn("gost: roots folder: file is neither a certificate nor a CRL, skipped", "file", path, "err", err)
 	}
-	for _, crl := range v.crls {
-		if crl.incomplete != nil && !crl.warned {
-			crl.warned = true
+	for _, crl := range v.crls[newCRLs:] {
+		if crl.incomplete != nil {
 			v.log.Warn("gost: roots folder: CRL is not a complete CRL and is not used", "file", path,
 				"issuer", crl.list.Issuer.String(), "why", crl.incomplete.Error())
 		}

@@ -332,14 +332,19 @@ func (p *Part) callback(c echo.Context) error {
 
 // signIn ends a sign-in through an upstream identity.
 func (p *Part) signIn(c echo.Context, conn Connector, a attempt, id Identity) error {
-	ctx := c.Request().Context()
-	linked, err := p.store.IdentityBySubject(ctx, conn.ID(), id.Subject)
+	linked, err := p.store.IdentityBySubject(c.Request().Context(), conn.ID(), id.Subject)
 	if storage.IsNotFound(err) {
 		return p.offerLink(c, conn, a, id)
 	}
 	if err != nil {
 		return p.pages().Internal(c, "load identity", err)
 	}
+	return p.signInLinked(c, conn, a, id, linked)
+}
+
+// signInLinked signs in the account of linked, the stored identity of id.
+func (p *Part) signInLinked(c echo.Context, conn Connector, a attempt, id Identity, linked *storage.Identity) error {
+	ctx := c.Request().Context()
 	u, err := p.store.UserByID(ctx, linked.UserID)
 	if err != nil {
 		return p.pages().Internal(c, "load account of identity", err)

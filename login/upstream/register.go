@@ -1,6 +1,7 @@
 package upstream
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -74,8 +75,8 @@ func (p *Part) register(c echo.Context, conn Connector, a attempt, id Identity) 
 		return p.pages().Error(c, http.StatusBadRequest, "Регистрация не удалась",
 			"Регистрация через "+conn.Title()+" недоступна. Зарегистрируйтесь по телефону или email.", login.PathRegister)
 	}
-	if _, err := p.store.IdentityBySubject(ctx, conn.ID(), id.Subject); err == nil {
-		return p.signIn(c, conn, a, id)
+	if linked, err := p.store.IdentityBySubject(ctx, conn.ID(), id.Subject); err == nil {
+		return p.signInLinked(c, conn, a, id, linked)
 	} else if !storage.IsNotFound(err) {
 		return p.pages().Internal(c, "load identity", err)
 	}
@@ -102,8 +103,8 @@ func (p *Part) register(c echo.Context, conn Connector, a attempt, id Identity) 
 	err = p.store.CreateUserWithIdentity(ctx, u, login.RegistrationConsents(c, p.store.Now()), link)
 	if storage.IsConflict(err) {
 		// Another registration took the phone, the email or the identity meanwhile.
-		if _, lerr := p.store.IdentityBySubject(ctx, conn.ID(), id.Subject); lerr == nil {
-			return p.signIn(c, conn, a, id)
+		if linked, lerr := p.store.IdentityBySubject(ctx, conn.ID(), id.Subject); lerr == nil {
+			return p.signInLinked(c, conn, a, id, linked)
 		}
 		taken, terr := p.contactTaken(c, prof)
 		if terr != nil {
@@ -123,20 +124,16 @@ func (p *Part) register(c echo.Context, conn Connector, a attempt, id Identity) 
 // contactTaken names the confirmed contact of prof that an account holds already:
 // "номер телефона" or "email", or "" when neither is taken.
 func (p *Part) contactTaken(c echo.Context, prof Profile) (string, error) {
-	ctx := c.Request().Context()
-	if prof.Phone != "" {
-		_, err := p.store.UserByPhone(ctx, prof.Phone)
-		if err == nil {
-			return "номер телефона", nil
+	for _, ct := range []struct {
+		value, what string
+		owner       func(context.Context, string) (*storage.User, error)
+	}{{prof.Phone, "номер телефона", p.store.UserByPhone}, {prof.Email, "email", p.store.UserByEmail}} {
+		if ct.value == "" {
+			continue
 		}
-		if !storage.IsNotFound(err) {
-			return "", err
-		}
-	}
-	if prof.Email != "" {
-		_, err := p.store.UserByEmail(ctx, prof.Email)
+		_, err := ct.owner(c.Request().Context(), ct.value)
 		if err == nil {
-			return "email", nil
+			return ct.what, nil
 		}
 		if !storage.IsNotFound(err) {
 			return "", err

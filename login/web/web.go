@@ -135,7 +135,17 @@ func (r *Renderer) funcs(page string) template.FuncMap {
 		"contactField": func(f ContactFields, err string) contactField {
 			return contactField{Fields: f, Error: err}
 		},
+		"upstreams": func(title string, links []UpstreamLink) upstreams {
+			return upstreams{Title: title, Links: links}
+		},
 	}
+}
+
+// upstreams is what the shared "upstreams" template gets: the other ways in under
+// their heading ("или авторизуйтесь через"), shown only when there are any.
+type upstreams struct {
+	Title string
+	Links []UpstreamLink
 }
 
 // contactField is what the shared "contact-field" template gets.

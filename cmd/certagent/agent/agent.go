@@ -57,9 +57,6 @@ func Load(certFile, keyFile string) (Key, error) {
 	if err != nil {
 		return Key{}, fmt.Errorf("certificate %s: %w", certFile, err)
 	}
-	if len(certs) == 0 {
-		return Key{}, fmt.Errorf("certificate %s: no certificate in the file", certFile)
-	}
 	pemKey, err := os.ReadFile(keyFile)
 	if err != nil {
 		return Key{}, fmt.Errorf("read key: %w", err)

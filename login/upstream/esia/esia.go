@@ -27,14 +27,15 @@ const (
 // TimestampLayout is ESIA's "yyyy.MM.dd HH:mm:ss ±zzzz".
 const TimestampLayout = "2006.01.02 15:04:05 -0700"
 
-// DefaultScopes are what we ask ESIA for: the person's names, birth date, SNILS and
-// the contacts (with the mobile phone and email).
-var DefaultScopes = []string{"openid", "fullname", "birthdate", "snils", "contacts", "mobile", "email"}
+// scope is what we ask ESIA for: the person's names, birth date, SNILS and the
+// contacts (with the mobile phone and email).
+const scope = "openid fullname birthdate snils contacts mobile email"
 
-// Defaults of Config.
 const (
-	DefaultTimeout = 10 * time.Second
-	DefaultSkew    = 2 * time.Minute
+	// callTimeout bounds every call to ESIA and every signature.
+	callTimeout = 10 * time.Second
+	// skew is the clock difference allowed in exp and nbf.
+	skew = 2 * time.Minute
 	// maxAnswer bounds every answer read from ESIA.
 	maxAnswer = 256 << 10
 )
@@ -61,15 +62,8 @@ type Config struct {
 	Certificate []byte
 	// TokenCertificate is ESIA's token-signing certificate (PEM or DER).
 	TokenCertificate []byte
-	// Issuers are the iss values accepted in ESIA's tokens; nil derives them from URL
-	// (ESIA writes "http://esia.gosuslugi.ru/" for https://esia.gosuslugi.ru).
-	Issuers []string
-	Scopes  []string // nil is DefaultScopes
 
-	HTTPClient *http.Client     // nil: a client with Timeout that follows no redirect
-	Timeout    time.Duration    // of every call to ESIA and of signing; 0 is DefaultTimeout
-	Skew       time.Duration    // allowed in exp and nbf; 0 is DefaultSkew
-	Now        func() time.Time // nil is time.Now
+	Now func() time.Time // nil is time.Now
 }
 
 // Connector is the Gosuslugi upstream.
@@ -79,7 +73,6 @@ type Connector struct {
 	certHash string
 	tokenKey *tokenKey
 	issuers  map[string]bool
-	scope    string
 	client   *http.Client
 }
 
@@ -115,34 +108,17 @@ func New(cfg Config) (*Connector, error) {
 	if err != nil {
 		return nil, err
 	}
-	if cfg.Timeout <= 0 {
-		cfg.Timeout = DefaultTimeout
-	}
-	if cfg.Skew <= 0 {
-		cfg.Skew = DefaultSkew
-	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	if cfg.Scopes == nil {
-		cfg.Scopes = DefaultScopes
-	}
+	// ESIA writes "http://esia.gosuslugi.ru/" in iss for https://esia.gosuslugi.ru.
 	issuers := map[string]bool{}
-	for _, iss := range cfg.Issuers {
+	for _, iss := range []string{"http://" + base.Host + "/", "https://" + base.Host + "/", base.String(), base.String() + "/"} {
 		issuers[iss] = true
 	}
-	if len(issuers) == 0 {
-		for _, iss := range []string{"http://" + base.Host + "/", "https://" + base.Host + "/", base.String(), base.String() + "/"} {
-			issuers[iss] = true
-		}
-	}
-	client := cfg.HTTPClient
-	if client == nil {
-		client = &http.Client{Timeout: cfg.Timeout,
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	}
-	return &Connector{cfg: cfg, base: base.String(), certHash: hash, tokenKey: key, issuers: issuers,
-		scope: strings.Join(cfg.Scopes, " "), client: client}, nil
+	client := &http.Client{Timeout: callTimeout,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	return &Connector{cfg: cfg, base: base.String(), certHash: hash, tokenKey: key, issuers: issuers, client: client}, nil
 }
 
 // CertificateHash is the client_certificate_hash of a certificate (PEM or DER): the
@@ -179,7 +155,7 @@ func (c *Connector) Title() string { return "госуслуги" }
 // little-endian output into that order. Padding: ESIA reads base64url either way;
 // we send none, as ilimurzin/esia does.
 func (c *Connector) signString(ctx context.Context, parts ...string) (string, error) {
-	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
+	ctx, cancel := context.WithTimeout(ctx, callTimeout)
 	defer cancel()
 	sig, err := c.cfg.Signer.Sign(ctx, []byte(strings.Join(parts, "")))
 	if err != nil {
@@ -196,13 +172,13 @@ func (c *Connector) timestamp() string { return c.cfg.Now().UTC().Format(Timesta
 // LoginURL implements upstream.Connector: v2/ac with the signed parameters.
 func (c *Connector) LoginURL(s upstream.Start) (string, error) {
 	ts := c.timestamp()
-	secret, err := c.signString(context.Background(), c.cfg.ClientID, c.scope, "", ts, s.State, s.RedirectURI)
+	secret, err := c.signString(context.Background(), c.cfg.ClientID, scope, "", ts, s.State, s.RedirectURI)
 	if err != nil {
 		return "", fmt.Errorf("%w: sign the authorization request: %v", upstream.ErrUnavailable, err)
 	}
 	q := url.Values{
 		"client_id": {c.cfg.ClientID}, "client_secret": {secret}, "client_certificate_hash": {c.certHash},
-		"redirect_uri": {s.RedirectURI}, "scope": {c.scope}, "response_type": {"code"}, "state": {s.State},
+		"redirect_uri": {s.RedirectURI}, "scope": {scope}, "response_type": {"code"}, "state": {s.State},
 		"timestamp": {ts}, "access_type": {"online"},
 	}
 	return c.base + PathAuthorize + "?" + q.Encode(), nil
@@ -214,7 +190,6 @@ type tokenAnswer struct {
 	IDToken     string `json:"id_token"`
 	State       string `json:"state"`
 	TokenType   string `json:"token_type"`
-	ExpiresIn   int    `json:"expires_in"`
 }
 
 // HandleCallback implements upstream.Connector: the code for tokens, the tokens
@@ -248,14 +223,14 @@ func (c *Connector) HandleCallback(ctx context.Context, s upstream.Start, r *htt
 // answer must echo.
 func (c *Connector) exchange(ctx context.Context, s upstream.Start, code string) (*tokenAnswer, error) {
 	ts, state := c.timestamp(), upstream.NewUUID()
-	secret, err := c.signString(ctx, c.cfg.ClientID, c.scope, "", ts, state, s.RedirectURI, code)
+	secret, err := c.signString(ctx, c.cfg.ClientID, scope, "", ts, state, s.RedirectURI, code)
 	if err != nil {
 		return nil, fmt.Errorf("%w: sign the token request: %v", upstream.ErrUnavailable, err)
 	}
 	form := url.Values{
 		"client_id": {c.cfg.ClientID}, "code": {code}, "grant_type": {"authorization_code"},
 		"client_secret": {secret}, "client_certificate_hash": {c.certHash}, "state": {state},
-		"redirect_uri": {s.RedirectURI}, "scope": {c.scope}, "timestamp": {ts}, "token_type": {"Bearer"},
+		"redirect_uri": {s.RedirectURI}, "scope": {scope}, "timestamp": {ts}, "token_type": {"Bearer"},
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+PathToken, strings.NewReader(form.Encode()))
 	if err != nil {
@@ -286,7 +261,7 @@ func (c *Connector) exchange(ctx context.Context, s upstream.Start, code string)
 // do sends req and reads the answer, bounded: no answer or a 5xx is
 // upstream.ErrUnavailable, another status a refusal with ESIA's error code.
 func (c *Connector) do(req *http.Request, what string) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(req.Context(), c.cfg.Timeout)
+	ctx, cancel := context.WithTimeout(req.Context(), callTimeout)
 	defer cancel()
 	resp, err := c.client.Do(req.WithContext(ctx))
 	if err != nil {

@@ -305,15 +305,7 @@ func TestCommandSigner(t *testing.T) {
 	}
 	t.Run("whole flow", func(t *testing.T) {
 		t.Setenv("ESIATEST_SIGN_OUTPUT", "base64")
-		cmd, err := esia.NewCommandSigner(exe+" -test.run=^$", 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, c := setup(t, func(cfg *esia.Config) { cfg.Signer = cmd })
-		s := newStart()
-		if _, err := c.HandleCallback(context.Background(), s, authorize(t, c, s)); err != nil {
-			t.Fatal(err)
-		}
+		signInWithCommand(t, exe+" -test.run=^$")
 	})
 }
 
@@ -327,7 +319,13 @@ func TestOpenSSLSigner(t *testing.T) {
 	if err := os.WriteFile(script, []byte(body), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	cmd, err := esia.NewCommandSigner(script, 0)
+	signInWithCommand(t, script)
+}
+
+// signInWithCommand goes through a whole sign-in with command as the signer.
+func signInWithCommand(t *testing.T, command string) {
+	t.Helper()
+	cmd, err := esia.NewCommandSigner(command, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -95,8 +95,10 @@ func (p *person) identity(oid string) (upstream.Identity, error) {
 	claims := map[string]any{
 		ClaimFamilyName: p.LastName, ClaimGivenName: p.FirstName, ClaimTrusted: p.Trusted,
 	}
+	display := p.LastName + " " + p.FirstName
 	if p.MiddleName != "" {
 		claims[ClaimMiddleName] = p.MiddleName
+		display += " " + p.MiddleName
 	}
 	if p.BirthDate != "" {
 		d, err := time.Parse("02.01.2006", p.BirthDate)
@@ -117,7 +119,6 @@ func (p *person) identity(oid string) (upstream.Identity, error) {
 	if p.email != "" {
 		claims[ClaimEmail] = p.email
 	}
-	display := strings.Join(nonEmpty(p.LastName, p.FirstName, p.MiddleName), " ")
 	return upstream.Identity{Connector: "esia", Subject: oid, DisplayName: display, Phone: p.phone, Email: p.email,
 		Claims: claims}, nil
 }
@@ -139,16 +140,6 @@ func validSNILS(s string) bool {
 		}
 	}
 	return digits == 11
-}
-
-func nonEmpty(ss ...string) []string {
-	out := ss[:0:0]
-	for _, s := range ss {
-		if s != "" {
-			out = append(out, s)
-		}
-	}
-	return out
 }
 
 // Profile implements upstream.Registrar: the names and the contacts ESIA verified.

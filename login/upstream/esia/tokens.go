@@ -144,10 +144,10 @@ func (c *Connector) checkClaims(claims map[string]any, idToken bool) error {
 	if !ok {
 		return errors.New("token without exp")
 	}
-	if now.After(exp.Add(c.cfg.Skew)) {
+	if now.After(exp.Add(skew)) {
 		return fmt.Errorf("token expired at %s", exp.UTC().Format(time.RFC3339))
 	}
-	if nbf, ok := claimTime(claims["nbf"]); ok && now.Add(c.cfg.Skew).Before(nbf) {
+	if nbf, ok := claimTime(claims["nbf"]); ok && now.Add(skew).Before(nbf) {
 		return fmt.Errorf("token not valid before %s", nbf.UTC().Format(time.RFC3339))
 	}
 	return nil
