@@ -122,7 +122,7 @@ func New(cfg Config, store Store, km *keys.Manager) (*Provider, error) {
 	}
 	opts := []op.Option{
 		op.WithHttpInterceptors(withRequestMemo, rejectMalformedForm, keepClaimsParam("/authorize"),
-			noStoreTokens("/oauth/token"), bearerChallenge("/userinfo")),
+			noStoreTokens("/oauth/token"), bearerChallenge("/userinfo"), keepPresentedToken("/userinfo", "/oauth/introspect")),
 	}
 	if issuer.Scheme == "http" {
 		opts = append(opts, op.WithAllowInsecure())

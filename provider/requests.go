@@ -39,20 +39,20 @@ func (a authRequest) GetCodeChallenge() *oidc.CodeChallenge {
 	}
 }
 
-// refreshRequest adapts a live refresh token generation to op.RefreshTokenRequest.
+// refreshRequest adapts a refresh family at its live generation to op.RefreshTokenRequest.
 type refreshRequest struct {
-	t      *storage.RefreshToken
+	f      *storage.RefreshFamily
 	scopes []string
 }
 
 var _ op.RefreshTokenRequest = (*refreshRequest)(nil)
 
-func (r *refreshRequest) GetAMR() []string            { return r.t.AMR }
-func (r *refreshRequest) GetAudience() []string       { return r.t.Audience }
-func (r *refreshRequest) GetAuthTime() time.Time      { return r.t.AuthTime }
-func (r *refreshRequest) GetClientID() string         { return r.t.ClientID }
+func (r *refreshRequest) GetAMR() []string            { return r.f.AMR }
+func (r *refreshRequest) GetAudience() []string       { return r.f.Audience }
+func (r *refreshRequest) GetAuthTime() time.Time      { return r.f.AuthTime }
+func (r *refreshRequest) GetClientID() string         { return r.f.ClientID }
 func (r *refreshRequest) GetScopes() []string         { return r.scopes }
-func (r *refreshRequest) GetSubject() string          { return r.t.UserID }
+func (r *refreshRequest) GetSubject() string          { return r.f.UserID }
 func (r *refreshRequest) SetCurrentScopes(s []string) { r.scopes = s }
 
 // clientCredentialsRequest is a product acting for itself.
@@ -73,7 +73,7 @@ func sessionOf(req any) string {
 	case authRequest:
 		return r.r.SessionID
 	case *refreshRequest:
-		return r.t.SessionID
+		return r.f.SessionID
 	}
 	return ""
 }
@@ -84,7 +84,7 @@ func idpOf(req any) string {
 	case authRequest:
 		return r.r.IDP
 	case *refreshRequest:
-		return r.t.IDP
+		return r.f.IDP
 	}
 	return ""
 }

@@ -3,10 +3,10 @@ package provider
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"regexp"
 	"slices"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -34,11 +34,15 @@ type Store interface {
 	CreateAccessToken(ctx context.Context, t *storage.AccessToken) error
 	AccessTokenByID(ctx context.Context, id string) (*storage.AccessToken, error)
 	RevokeAccessToken(ctx context.Context, id string) error
-	CreateRefreshToken(ctx context.Context, t *storage.RefreshToken, access *storage.AccessToken) (string, error)
-	RefreshTokenByToken(ctx context.Context, raw string) (*storage.RefreshToken, error)
-	FindRefreshToken(ctx context.Context, raw string) (*storage.RefreshToken, error)
-	RotateRefreshToken(ctx context.Context, oldID string, next *storage.RefreshToken, access *storage.AccessToken) (string, error)
-	RevokeRefreshFamily(ctx context.Context, familyID string) error
+	DenyAccessToken(ctx context.Context, id, clientID string, expiresAt time.Time) error
+	AccessTokenDenied(ctx context.Context, id string) (bool, error)
+	CreateRefreshFamily(ctx context.Context, f *storage.RefreshFamily) (string, error)
+	RefreshFamilyByToken(ctx context.Context, raw string) (*storage.RefreshFamily, error)
+	RefreshFamilyByAccessID(ctx context.Context, accessID string) (*storage.RefreshFamily, error)
+	FindRefreshFamily(ctx context.Context, raw string) (*storage.RefreshFamily, error)
+	RotateRefreshFamily(ctx context.Context, f *storage.RefreshFamily, expiresAt, accessExpiresAt time.Time) (string, error)
+	RevokeRefreshFamily(ctx context.Context, id string) error
+	RevokeFamilyAccess(ctx context.Context, id string, generation int64) error
 	RevokeAuthRequestTokens(ctx context.Context, authRequestID string) error
 
 	SessionByToken(ctx context.Context, token string) (*storage.Session, error)
@@ -258,39 +262,33 @@ func (s *opStorage) userActive(ctx context.Context, userID string) (*storage.Use
 	return u, nil
 }
 
-func (s *opStorage) accessTokenRow(req op.TokenRequest, clientID string) *storage.AccessToken {
+// accessTokenRow is the row of the access token a code exchange without a refresh
+// token issues (see machineTokenPrefix for the kinds of access tokens).
+func (s *opStorage) accessTokenRow(r authRequest) *storage.AccessToken {
 	now := s.store.Now()
-	t := &storage.AccessToken{ // the store gives it its id
-		ClientID: clientID, Scopes: req.GetScopes(), Audience: req.GetAudience(),
+	return &storage.AccessToken{ // the store gives it its id
+		ClientID: r.r.ClientID, UserID: r.r.UserID, SessionID: r.r.SessionID, AuthRequestID: r.r.ID,
+		Scopes: r.GetScopes(), Audience: r.GetAudience(), Claims: r.r.Claims,
 		CreatedAt: now, ExpiresAt: now.Add(s.lifetimes.AccessToken),
 	}
-	switch r := req.(type) {
-	case authRequest:
-		t.UserID, t.SessionID, t.AuthRequestID, t.Claims = r.r.UserID, r.r.SessionID, r.r.ID, r.r.Claims
-	case *refreshRequest:
-		t.UserID, t.SessionID, t.AuthRequestID, t.FamilyID = r.t.UserID, r.t.SessionID, r.t.AuthRequestID, r.t.FamilyID
-		t.Claims = r.t.Claims
-	}
-	return t
 }
 
 // CreateAccessToken implements op.AuthStorage.
 func (s *opStorage) CreateAccessToken(ctx context.Context, req op.TokenRequest) (string, time.Time, error) {
-	var clientID, grant string
 	switch r := req.(type) {
 	case authRequest:
-		clientID, grant = r.r.ClientID, string(oidc.GrantTypeCode)
+		t := s.accessTokenRow(r)
+		if err := s.store.CreateAccessToken(ctx, t); err != nil {
+			return "", time.Time{}, codeTokenErr(ctx, err, "store access token")
+		}
+		s.metrics.TokenIssued(string(oidc.GrantTypeCode))
+		return t.ID, t.ExpiresAt, nil
 	case clientCredentialsRequest:
-		clientID, grant = r.clientID, string(oidc.GrantTypeClientCredentials)
-	default:
-		return "", time.Time{}, oidc.ErrUnsupportedGrantType()
+		// Nothing to write: see machineTokenPrefix.
+		s.metrics.TokenIssued(string(oidc.GrantTypeClientCredentials))
+		return newMachineTokenID(), s.store.Now().Add(s.lifetimes.AccessToken), nil
 	}
-	t := s.accessTokenRow(req, clientID)
-	if err := s.store.CreateAccessToken(ctx, t); err != nil {
-		return "", time.Time{}, codeTokenErr(ctx, err, "store access token")
-	}
-	s.metrics.TokenIssued(grant)
-	return t.ID, t.ExpiresAt, nil
+	return "", time.Time{}, oidc.ErrUnsupportedGrantType()
 }
 
 // codeTokenErr is the protocol error for storing a token made from a code (or for a
@@ -304,33 +302,31 @@ func codeTokenErr(ctx context.Context, err error, what string) error {
 }
 
 // CreateAccessAndRefreshTokens implements op.AuthStorage: a new family after a code
-// exchange, the next generation after a refresh.
+// exchange, the next generation after a refresh. The access token has no row: its jti
+// names the family and the generation (see familyTokenID).
 func (s *opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req op.TokenRequest, current string) (string, string, time.Time, error) {
 	now := s.store.Now()
+	accessExpires := now.Add(s.lifetimes.AccessToken)
 	switch r := req.(type) {
 	case authRequest:
-		access := s.accessTokenRow(req, r.r.ClientID)
-		t := &storage.RefreshToken{ // the store gives it, its family and access its ids
-			ClientID: r.r.ClientID, UserID: r.r.UserID,
-			SessionID: r.r.SessionID, AuthRequestID: r.r.ID, Scopes: r.r.Scopes, Audience: access.Audience,
+		f := &storage.RefreshFamily{ // the store gives it its ids
+			ClientID: r.r.ClientID, UserID: r.r.UserID, SessionID: r.r.SessionID, AuthRequestID: r.r.ID,
+			Scopes: r.r.Scopes, Audience: r.GetAudience(),
 			AuthTime: r.r.AuthTime, AMR: r.r.AMR, ACR: r.r.ACR, IDP: r.r.IDP, Claims: r.r.Claims,
 			CreatedAt: now, ExpiresAt: now.Add(s.lifetimes.RefreshIdle), FamilyExpiresAt: now.Add(s.lifetimes.RefreshMax),
+			AccessExpiresAt: accessExpires,
 		}
-		raw, err := s.store.CreateRefreshToken(ctx, t, access)
+		raw, err := s.store.CreateRefreshFamily(ctx, f)
 		if err != nil {
 			return "", "", time.Time{}, codeTokenErr(ctx, err, "store refresh token")
 		}
 		s.metrics.TokenIssued(string(oidc.GrantTypeCode))
-		return access.ID, raw, access.ExpiresAt, nil
+		return familyTokenID(f.AccessID, f.Generation), raw, accessExpires, nil
 	case *refreshRequest:
-		access := s.accessTokenRow(req, r.t.ClientID)
 		// RFC 6749 §6: a narrower scope asked for applies to the new access token
-		// only; the new refresh token keeps the scope of the one presented.
-		next := *r.t
-		next.ID, next.CreatedAt = "", now // the store gives it its id
-		next.ExpiresAt = minTime(now.Add(s.lifetimes.RefreshIdle), r.t.FamilyExpiresAt)
-		next.SpentAt, next.RevokedAt = nil, nil
-		raw, err := s.store.RotateRefreshToken(ctx, r.t.ID, &next, access)
+		// only (op puts it in the JWT); the family keeps the scope it was granted.
+		f := r.f
+		raw, err := s.store.RotateRefreshFamily(ctx, f, minTime(now.Add(s.lifetimes.RefreshIdle), f.FamilyExpiresAt), accessExpires)
 		if storage.IsReused(err) {
 			return "", "", time.Time{}, oidc.ErrInvalidGrant().WithDescription("refresh token already used").WithParent(err)
 		}
@@ -343,7 +339,7 @@ func (s *opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req op.Tok
 			return "", "", time.Time{}, asOIDC(ctx, err, "rotate refresh token")
 		}
 		s.metrics.TokenIssued(string(oidc.GrantTypeRefreshToken))
-		return access.ID, raw, access.ExpiresAt, nil
+		return familyTokenID(f.AccessID, f.Generation), raw, accessExpires, nil
 	}
 	return "", "", time.Time{}, oidc.ErrUnsupportedGrantType()
 }
@@ -357,7 +353,7 @@ func minTime(a, b time.Time) time.Time {
 
 // TokenRequestByRefreshToken implements op.AuthStorage.
 func (s *opStorage) TokenRequestByRefreshToken(ctx context.Context, raw string) (op.RefreshTokenRequest, error) {
-	t, err := s.store.RefreshTokenByToken(ctx, raw)
+	f, err := s.store.RefreshFamilyByToken(ctx, raw)
 	switch {
 	case storage.IsReused(err):
 		slog.WarnContext(ctx, "refresh token replayed; family revoked", "err", err)
@@ -367,10 +363,10 @@ func (s *opStorage) TokenRequestByRefreshToken(ctx context.Context, raw string) 
 	case err != nil:
 		return nil, asOIDC(ctx, err, "load refresh token")
 	}
-	if _, err := s.userActive(ctx, t.UserID); err != nil {
+	if _, err := s.userActive(ctx, f.UserID); err != nil {
 		return nil, err
 	}
-	return &refreshRequest{t: t, scopes: t.Scopes}, nil
+	return &refreshRequest{f: f, scopes: f.Scopes}, nil
 }
 
 // TerminateSession implements op.AuthStorage; TerminateSessionFromRequest is used instead.
@@ -416,22 +412,50 @@ func (s *opStorage) TerminateSessionFromRequest(ctx context.Context, req *op.End
 func (s *opStorage) RevokeToken(ctx context.Context, tokenOrID, userID, clientID string) *oidc.Error {
 	// op passes the user id for a refresh token too (from GetRefreshTokenInfo), so the
 	// refresh token is looked for first: an access token id never names one.
-	rt, err := s.store.FindRefreshToken(ctx, tokenOrID)
+	f, err := s.store.FindRefreshFamily(ctx, tokenOrID)
 	if err != nil && !storage.IsNotFound(err) {
 		slog.ErrorContext(ctx, "find refresh token to revoke", "err", err)
 		return oidc.ErrServerError()
 	}
 	if err == nil {
-		if rt.ClientID != clientID {
+		if f.ClientID != clientID {
 			return errIssuedToAnother()
 		}
-		if err := s.store.RevokeRefreshFamily(ctx, rt.FamilyID); err != nil {
+		if err := s.store.RevokeRefreshFamily(ctx, f.ID); err != nil {
 			slog.ErrorContext(ctx, "revoke refresh family", "err", err)
 			return oidc.ErrServerError()
 		}
 		return nil
 	}
 	if userID == "" {
+		return nil
+	}
+	if accessID, generation, ok := parseFamilyTokenID(tokenOrID); ok {
+		f, err := s.store.RefreshFamilyByAccessID(ctx, accessID)
+		if storage.IsNotFound(err) {
+			return nil
+		}
+		if err != nil {
+			slog.ErrorContext(ctx, "find refresh family of access token to revoke", "err", err)
+			return oidc.ErrServerError()
+		}
+		if f.ClientID != clientID {
+			return errIssuedToAnother()
+		}
+		if err := s.store.RevokeFamilyAccess(ctx, f.ID, generation); err != nil {
+			slog.ErrorContext(ctx, "revoke access token", "err", err)
+			return oidc.ErrServerError()
+		}
+		return nil
+	}
+	if isMachineToken(tokenOrID) {
+		if userID != clientID { // a product's own token has the product as its subject
+			return errIssuedToAnother()
+		}
+		if err := s.denyMachineToken(ctx, tokenOrID, clientID); err != nil {
+			slog.ErrorContext(ctx, "revoke access token", "err", err)
+			return oidc.ErrServerError()
+		}
 		return nil
 	}
 	t, err := s.store.AccessTokenByID(ctx, tokenOrID)
@@ -456,14 +480,14 @@ func errIssuedToAnother() *oidc.Error {
 }
 
 // GetRefreshTokenInfo implements op.AuthStorage. The "token id" it returns is the token
-// itself, which op passes on to RevokeToken: a generation's id is the visible half of
-// its token, so nothing revokes by the id alone.
+// itself, which op passes on to RevokeToken: a family's id is the visible half of its
+// token, so nothing revokes by the id alone.
 func (s *opStorage) GetRefreshTokenInfo(ctx context.Context, clientID, token string) (string, string, error) {
-	t, err := s.store.FindRefreshToken(ctx, token)
+	f, err := s.store.FindRefreshFamily(ctx, token)
 	if err != nil {
 		return "", "", op.ErrInvalidRefreshToken
 	}
-	return t.UserID, token, nil
+	return f.UserID, token, nil
 }
 
 // signingKey adapts the current key to op.SigningKey.
@@ -541,7 +565,7 @@ func (s *opStorage) SetUserinfoFromRequest(ctx context.Context, info *oidc.UserI
 
 // SetUserinfoFromToken implements op.OPStorage for the userinfo endpoint.
 func (s *opStorage) SetUserinfoFromToken(ctx context.Context, info *oidc.UserInfo, tokenID, subject, origin string) error {
-	t, err := s.store.AccessTokenByID(ctx, tokenID)
+	t, err := s.liveAccessToken(ctx, tokenID, subject)
 	if err != nil {
 		if storage.IsNotFound(err) {
 			return oidc.ErrAccessDenied().WithDescription("access token invalid or revoked")
@@ -573,7 +597,7 @@ func (s *opStorage) SetUserinfoFromToken(ctx context.Context, info *oidc.UserInf
 // SetIntrospectionFromToken implements op.OPStorage. Any error makes op answer
 // active:false, which is what a revoked, expired or foreign token must get.
 func (s *opStorage) SetIntrospectionFromToken(ctx context.Context, resp *oidc.IntrospectionResponse, tokenID, subject, clientID string) error {
-	t, err := s.store.AccessTokenByID(ctx, tokenID)
+	t, err := s.liveAccessToken(ctx, tokenID, subject)
 	if err != nil {
 		return err
 	}
@@ -603,12 +627,21 @@ func (s *opStorage) GetPrivateClaimsFromScopes(context.Context, string, string, 
 }
 
 // GetPrivateClaimsFromRequest implements op.CanGetPrivateClaimsFromRequest: the
-// access token carries the session id, so a product's API can tie it to a logout.
+// access token carries its scopes (RFC 9068 §2.2.3; introspection and userinfo answer
+// from them, since most access tokens have no row: see machineTokenPrefix) and the
+// session id, so a product's API can tie it to a logout.
 func (s *opStorage) GetPrivateClaimsFromRequest(_ context.Context, req op.TokenRequest, _ []string) (map[string]any, error) {
-	if sid := sessionOf(req); sid != "" {
-		return map[string]any{"sid": sid}, nil
+	var claims map[string]any
+	if scopes := req.GetScopes(); len(scopes) > 0 {
+		claims = map[string]any{"scope": strings.Join(scopes, " ")}
 	}
-	return nil, nil
+	if sid := sessionOf(req); sid != "" {
+		if claims == nil {
+			claims = map[string]any{}
+		}
+		claims["sid"] = sid
+	}
+	return claims, nil
 }
 
 // GetKeyByIDAndClientID implements op.OPStorage; private_key_jwt is not offered.
@@ -659,5 +692,3 @@ var personalScopes = map[string]struct{}{
 	oidc.ScopeOpenID: {}, oidc.ScopeProfile: {}, oidc.ScopeEmail: {}, oidc.ScopePhone: {},
 	oidc.ScopeAddress: {}, oidc.ScopeOfflineAccess: {}, ScopeGosuslugi: {},
 }
-
-var _ = fmt.Sprintf

@@ -55,16 +55,14 @@ func (s *Store) UserClients(ctx context.Context, userID string) ([]UserClient, e
 		}
 	}
 	var rows []clientTime
-	if err := db.Model(&RefreshToken{}).Select("client_id, MAX(created_at) AS last_used").
+	if err := db.Model(&RefreshFamily{}).Select("client_id, MAX(rotated_at) AS last_used").
 		Where("user_id = ?", userID).Group("client_id").Scan(&rows).Error; err != nil {
 		return nil, mapErr(err, "list products of refresh tokens")
 	}
 	note(rows)
 	rows = nil
-	// An access token issued with a refresh token was issued with a generation of
-	// the same product at the same instant: the query above has it already.
 	if err := db.Model(&AccessToken{}).Select("client_id, MAX(created_at) AS last_used").
-		Where("user_id = ? AND user_id <> '' AND family_id = ''", userID).Group("client_id").Scan(&rows).Error; err != nil {
+		Where("user_id = ? AND user_id <> ''", userID).Group("client_id").Scan(&rows).Error; err != nil {
 		return nil, mapErr(err, "list products of access tokens")
 	}
 	note(rows)
@@ -94,26 +92,21 @@ func (s *Store) UserClients(ctx context.Context, userID string) ([]UserClient, e
 	}
 	now := s.now()
 	var live []string
-	if err := db.Model(&RefreshToken{}).Distinct().
-		Where("user_id = ? AND revoked_at IS NULL AND spent_at IS NULL AND expires_at > ? AND family_expires_at > ?", userID, now, now).
+	// A family's access token may outlive its refresh token by minutes, when the
+	// family's absolute expiry comes first.
+	if err := db.Model(&RefreshFamily{}).Distinct().
+		Where("user_id = ? AND revoked_at IS NULL AND ((expires_at > ? AND family_expires_at > ?) OR access_expires_at > ?)",
+			userID, now, now, now).
 		Pluck("client_id", &live).Error; err != nil {
 		return nil, mapErr(err, "list live refresh tokens")
 	}
-	var liveAccess, liveFamilyAccess []string
+	var liveAccess []string
 	if err := db.Model(&AccessToken{}).Distinct().
-		Where("user_id = ? AND user_id <> '' AND family_id = '' AND revoked_at IS NULL AND expires_at > ?", userID, now).
+		Where("user_id = ? AND user_id <> '' AND revoked_at IS NULL AND expires_at > ?", userID, now).
 		Pluck("client_id", &liveAccess).Error; err != nil {
 		return nil, mapErr(err, "list live access tokens")
 	}
-	// A family's access token may outlive its last generation by minutes, when the
-	// family's absolute expiry comes first.
-	families := db.Model(&RefreshToken{}).Select("family_id").Where("user_id = ?", userID)
-	if err := db.Model(&AccessToken{}).Distinct().
-		Where("family_id IN (?) AND family_id <> '' AND revoked_at IS NULL AND expires_at > ?", families, now).
-		Pluck("client_id", &liveFamilyAccess).Error; err != nil {
-		return nil, mapErr(err, "list live access tokens of refresh tokens")
-	}
-	live = append(append(live, liveAccess...), liveFamilyAccess...)
+	live = append(live, liveAccess...)
 	out := make([]UserClient, 0, len(clients))
 	for _, c := range clients {
 		out = append(out, UserClient{Client: c, LastUsed: last[c.ID], Active: slices.Contains(live, c.ID)})

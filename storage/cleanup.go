@@ -35,8 +35,9 @@ func (s *Store) DeleteExpired(ctx context.Context, r Retention) (map[string]int6
 		{"rate_counters", &RateCounter{}, "expires_at <= ?", []any{now}},
 		{"one_time_codes", &OneTimeCode{}, "expires_at <= ?", []any{now}},
 		{"access_tokens", &AccessToken{}, "expires_at <= ?", []any{now.Add(-r.Tokens)}},
-		{"refresh_tokens", &RefreshToken{}, "expires_at <= ? OR family_expires_at <= ? OR revoked_at <= ?",
-			[]any{now.Add(-r.Tokens), now.Add(-r.Tokens), now.Add(-r.Tokens)}},
+		// A family outlives its refresh token by its last access token's lifetime.
+		{"refresh_families", &RefreshFamily{}, "(expires_at <= ? OR family_expires_at <= ? OR revoked_at <= ?) AND access_expires_at <= ?",
+			[]any{now.Add(-r.Tokens), now.Add(-r.Tokens), now.Add(-r.Tokens), now.Add(-r.Tokens)}},
 		{"sessions", &Session{}, "expires_at <= ? OR ended_at <= ?", []any{now.Add(-r.Sessions), now.Add(-r.Sessions)}},
 		{"session_clients", &SessionClient{}, "session_id NOT IN (SELECT id FROM sessions)", nil},
 		{"logout_deliveries", &LogoutDelivery{}, "delivered_at <= ? OR gave_up_at <= ?",

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 )
@@ -21,31 +20,33 @@ type hotQuery int
 
 const (
 	qInsertAccessToken hotQuery = iota
-	qInsertRefreshToken
-	qSpendRefreshToken
+	qInsertRefreshFamily
+	qRotateRefreshFamily
 	qUseCode
 	qInsertAccessTokenOfCode
-	qInsertRefreshTokenOfCode
+	qInsertRefreshFamilyOfCode
 	nHotQueries
 )
 
-// The token endpoint's reads by primary key, on the read pool: every grant and every
-// userinfo or introspection runs one or two of them, and gorm's statement building
-// and reflection cost more than the read itself.
+// The token endpoint's reads by key, on the read pool: every grant and every userinfo
+// or introspection runs one or two of them, and gorm's statement building and
+// reflection cost more than the read itself.
 type hotRead int
 
 const (
 	rAccessToken hotRead = iota
-	rRefreshToken
+	rAccessTokenDenied
+	rRefreshFamily
+	rFamilyByAccessID
 	rUser
 	nHotReads
 )
 
-// selectByID reads columns into dest (one pointer a column) by primary key. A text or
+// selectBy reads columns into dest (one pointer a column) by the key column. A text or
 // boolean column that an older schema did not have is NULL in the rows it left, and
 // database/sql will not scan NULL into a string or a bool (gorm did, as the zero
 // value): such columns are read through COALESCE. Pointer fields take NULL as nil.
-func selectByID(table string, columns []string, dest []any, and string) string {
+func selectBy(table, key string, columns []string, dest []any, and string) string {
 	list := make([]string, len(columns))
 	for i, c := range columns {
 		switch dest[i].(type) {
@@ -57,33 +58,36 @@ func selectByID(table string, columns []string, dest []any, and string) string {
 			list[i] = c
 		}
 	}
-	return "SELECT " + strings.Join(list, ", ") + " FROM " + table + " WHERE id = ?" + and
+	return "SELECT " + strings.Join(list, ", ") + " FROM " + table + " WHERE " + key + " = ?" + and
 }
 
 var hotReadSQL = [nHotReads]string{
-	rAccessToken: selectByID("access_tokens", accessTokenColumns, accessTokenDest(&AccessToken{}),
+	rAccessToken: selectBy("access_tokens", "id", accessTokenColumns, accessTokenDest(&AccessToken{}),
 		" AND revoked_at IS NULL AND expires_at > ?"),
-	rRefreshToken: selectByID("refresh_tokens", refreshTokenColumns, refreshTokenDest(&RefreshToken{}), ""),
-	rUser:         selectByID("users", userColumns, userDest(&User{}), ""),
+	rAccessTokenDenied: "SELECT 1 FROM access_tokens WHERE id = ? AND revoked_at IS NOT NULL",
+	rRefreshFamily:     selectBy("refresh_families", "id", refreshFamilyColumns, refreshFamilyDest(&RefreshFamily{}), ""),
+	rFamilyByAccessID:  selectBy("refresh_families", "access_id", refreshFamilyColumns, refreshFamilyDest(&RefreshFamily{}), ""),
+	rUser:              selectBy("users", "id", userColumns, userDest(&User{}), ""),
 }
 
-// accessTokenColumns and refreshTokenColumns are every column of the models, in the
-// order of accessTokenArgs and refreshTokenArgs (a test compares them with the schema).
+// accessTokenColumns and refreshFamilyColumns are every column of the models, in the
+// order of accessTokenArgs and refreshFamilyArgs (a test compares them with the schema).
 var (
 	accessTokenColumns = []string{
-		"id", "client_id", "user_id", "session_id", "family_id", "auth_request_id",
+		"id", "client_id", "user_id", "session_id", "auth_request_id",
 		"scopes", "audience", "claims", "created_at", "expires_at", "revoked_at",
 	}
-	refreshTokenColumns = []string{
-		"id", "family_id", "token_hash", "client_id", "user_id", "session_id", "auth_request_id",
+	refreshFamilyColumns = []string{
+		"id", "access_id", "generation", "token_hash", "access_revoked_through",
+		"client_id", "user_id", "session_id", "auth_request_id",
 		"scopes", "audience", "auth_time", "amr", "acr", "idp", "claims",
-		"created_at", "expires_at", "family_expires_at", "spent_at", "revoked_at",
+		"created_at", "rotated_at", "expires_at", "family_expires_at", "access_expires_at", "revoked_at",
 	}
 )
 
 func accessTokenArgs(t *AccessToken) []any {
 	return []any{
-		t.ID, t.ClientID, t.UserID, t.SessionID, t.FamilyID, t.AuthRequestID,
+		t.ID, t.ClientID, t.UserID, t.SessionID, t.AuthRequestID,
 		t.Scopes, t.Audience, t.Claims, t.CreatedAt, t.ExpiresAt, t.RevokedAt,
 	}
 }
@@ -94,20 +98,21 @@ var userColumns = []string{
 	"family_name", "given_name", "middle_name", "blocked", "created_at", "updated_at",
 }
 
-// accessTokenDest, refreshTokenDest and userDest are where a row of each read goes,
+// accessTokenDest, refreshFamilyDest and userDest are where a row of each read goes,
 // in the order of the column lists.
 func accessTokenDest(t *AccessToken) []any {
 	return []any{
-		&t.ID, &t.ClientID, &t.UserID, &t.SessionID, &t.FamilyID, &t.AuthRequestID,
+		&t.ID, &t.ClientID, &t.UserID, &t.SessionID, &t.AuthRequestID,
 		&t.Scopes, &t.Audience, &t.Claims, &t.CreatedAt, &t.ExpiresAt, &t.RevokedAt,
 	}
 }
 
-func refreshTokenDest(t *RefreshToken) []any {
+func refreshFamilyDest(f *RefreshFamily) []any {
 	return []any{
-		&t.ID, &t.FamilyID, &t.TokenHash, &t.ClientID, &t.UserID, &t.SessionID, &t.AuthRequestID,
-		&t.Scopes, &t.Audience, &t.AuthTime, &t.AMR, &t.ACR, &t.IDP, &t.Claims,
-		&t.CreatedAt, &t.ExpiresAt, &t.FamilyExpiresAt, &t.SpentAt, &t.RevokedAt,
+		&f.ID, &f.AccessID, &f.Generation, &f.TokenHash, &f.AccessRevokedThrough,
+		&f.ClientID, &f.UserID, &f.SessionID, &f.AuthRequestID,
+		&f.Scopes, &f.Audience, &f.AuthTime, &f.AMR, &f.ACR, &f.IDP, &f.Claims,
+		&f.CreatedAt, &f.RotatedAt, &f.ExpiresAt, &f.FamilyExpiresAt, &f.AccessExpiresAt, &f.RevokedAt,
 	}
 }
 
@@ -118,85 +123,34 @@ func userDest(u *User) []any {
 	}
 }
 
-func refreshTokenArgs(t *RefreshToken) []any {
+func refreshFamilyArgs(f *RefreshFamily) []any {
 	return []any{
-		t.ID, t.FamilyID, t.TokenHash, t.ClientID, t.UserID, t.SessionID, t.AuthRequestID,
-		t.Scopes, t.Audience, t.AuthTime, t.AMR, t.ACR, t.IDP, t.Claims,
-		t.CreatedAt, t.ExpiresAt, t.FamilyExpiresAt, t.SpentAt, t.RevokedAt,
+		f.ID, f.AccessID, f.Generation, f.TokenHash, f.AccessRevokedThrough,
+		f.ClientID, f.UserID, f.SessionID, f.AuthRequestID,
+		f.Scopes, f.Audience, f.AuthTime, f.AMR, f.ACR, f.IDP, f.Claims,
+		f.CreatedAt, f.RotatedAt, f.ExpiresAt, f.FamilyExpiresAt, f.AccessExpiresAt, f.RevokedAt,
 	}
 }
 
-// spendableWhere is the WHERE of a rotation's spend, with arguments the old id and now
-// (written as now, e.g. "?::timestamptz"). A generation is spent at most once, and
-// only while it is live (a revoked family's rows all are revoked), its account not
-// blocked and its session, if it has one, not ended. The provider checks the account
-// before it rotates, but a block or logout may commit in between: checked here, in
-// the statement that spends, it cannot. The other way round, a rotation that commits
-// while a revocation runs is caught by it (see revokeTokensTx). Both subqueries are
-// primary-key lookups. An absent account or session refuses nothing: accounts are
-// never deleted, and an expired session's tokens outlive it (only ending one, which
-// marks it, takes them away).
-func spendableWhere(now string) string {
-	return "refresh_tokens.id = ? AND refresh_tokens.spent_at IS NULL AND refresh_tokens.revoked_at IS NULL " +
-		"AND refresh_tokens.expires_at > " + now + " " +
-		"AND NOT EXISTS (SELECT 1 FROM users WHERE users.id = refresh_tokens.user_id AND users.blocked) " +
-		"AND NOT EXISTS (SELECT 1 FROM sessions WHERE sessions.id = refresh_tokens.session_id AND sessions.ended_at IS NOT NULL)"
-}
-
-// rotationLockClass is the first key of the PostgreSQL advisory locks that order
-// rotations and revocations of one account's refresh tokens (the second is the
-// account's bucket; see revokeTokensTx). It spells "rfsh".
-const rotationLockClass = 0x72667368
-
-// rotationLockBucket maps an account id to the second key: one of 1,024 buckets, not
-// one lock an account. A revocation holds a lock on every account it covers until it
-// commits, and removing a product with a hundred thousand accounts would otherwise
-// want more locks than PostgreSQL's lock table holds ("out of shared memory"). Two
-// accounts that share a bucket only wait for each other's revocation, which is brief.
-const rotationLockBucket = "(hashtext(%s) & 1023)"
-
-// rotationLockPostgres is the rotation's part of that ordering, a predicate on the
-// generation being spent: a shared, transaction-scoped advisory lock on its account's
-// bucket, held until the rotation commits. Costlier than the other predicates, so
-// PostgreSQL evaluates it last, on a generation that is otherwise spendable, and
-// before it locks the row. It is in memory only: no row is written for it. The lock
-// function returns nothing, hence the sub-select.
-var rotationLockPostgres = fmt.Sprintf(" AND EXISTS (SELECT 1 FROM (SELECT pg_advisory_xact_lock_shared(%d, "+
-	rotationLockBucket+")) AS rotation_lock)", rotationLockClass, "refresh_tokens.user_id")
-
-// lockRotationsPostgres takes the revocation's part: exclusive locks on the buckets of
-// the accounts of the refresh tokens matching a WHERE (appended), in one order so that
-// two revocations cannot deadlock.
-var lockRotationsPostgres = fmt.Sprintf("SELECT pg_advisory_xact_lock(%d, k) FROM "+
-	"(SELECT DISTINCT "+rotationLockBucket+" AS k FROM refresh_tokens WHERE user_id <> '' AND ", rotationLockClass, "user_id")
-
-// rotatePostgres is a whole rotation in one statement, one round trip instead of five
-// (BEGIN, UPDATE, two INSERTs, COMMIT): the spend, the next generation and its access
-// token, each inserted only if the one before it happened. A statement is atomic on
-// its own, and the UPDATE takes the row lock, so of two racing rotations one spends
-// the row and the other, re-checking the WHERE after the winner commits, inserts
-// nothing. Arguments: now, the old id, now, refreshTokenArgs without family_id and
-// family_expires_at, then accessTokenArgs without family_id. Returns the family and
-// its expiry; no row means nothing was written.
-var rotatePostgres = dollarPlaceholders(
-	"WITH spent AS (UPDATE refresh_tokens SET spent_at = ?::timestamptz " +
-		"WHERE " + spendableWhere("?::timestamptz") + rotationLockPostgres + " " +
-		"RETURNING family_id, family_expires_at), " +
-		"next AS (INSERT INTO refresh_tokens (" + strings.Join(refreshTokenColumns, ", ") + ") " +
-		"SELECT " + castList(refreshTokenColumns, map[string]string{
-		"family_id": "spent.family_id", "family_expires_at": "spent.family_expires_at"}) +
-		" FROM spent RETURNING family_id), " +
-		"access AS (INSERT INTO access_tokens (" + strings.Join(accessTokenColumns, ", ") + ") " +
-		"SELECT " + castList(accessTokenColumns, map[string]string{"family_id": "next.family_id"}) +
-		" FROM next) " +
-		"SELECT family_id, family_expires_at FROM spent")
-
-// createFamilyPostgres stores a family's first generation and its access token in one
-// statement (one round trip instead of four). Arguments: refreshTokenArgs, then
-// accessTokenArgs.
-var createFamilyPostgres = dollarPlaceholders(
-	"WITH refresh AS (" + insertSQL("refresh_tokens", refreshTokenColumns) + ") " +
-		insertSQL("access_tokens", accessTokenColumns))
+// rotateSQL is a whole rotation, one UPDATE of one row that changes no indexed column:
+// the live generation is spent and the next one stored in the same statement. Its
+// WHERE is the check and rows affected the verdict: of two racing rotations of one
+// generation exactly one matches (on PostgreSQL the second waits for the first's row
+// lock, then re-checks the WHERE against the row as committed). A generation rotates
+// only while the family is live, its account not blocked and its session, if it has
+// one, not ended. The provider checks the account before it rotates, but a block or
+// logout may commit in between: checked here, in the statement that rotates, it
+// cannot; and a revocation's UPDATE of the same row waits for, or is waited for by,
+// this one. Both subqueries are primary-key lookups. An absent account or session
+// refuses nothing: accounts are never deleted, and an expired session's tokens outlive
+// it (only ending one, which marks it, takes them away). Arguments: the new token hash,
+// rotated_at, expires_at, access_expires_at; the family's id and live generation; now
+// twice.
+const rotateSQL = "UPDATE refresh_families SET generation = generation + 1, token_hash = ?, rotated_at = ?, " +
+	"expires_at = ?, access_expires_at = ? " +
+	"WHERE id = ? AND generation = ? AND revoked_at IS NULL AND expires_at > ? AND family_expires_at > ? " +
+	"AND NOT EXISTS (SELECT 1 FROM users WHERE users.id = refresh_families.user_id AND users.blocked) " +
+	"AND NOT EXISTS (SELECT 1 FROM sessions WHERE sessions.id = refresh_families.session_id AND sessions.ended_at IS NOT NULL)"
 
 // Tokens made from an authorization code are inserted only while the code has not
 // been presented again (auth_requests.code_reused_at, set by RevokeAuthRequestTokens
@@ -214,41 +168,27 @@ const (
 	codeUnusedSQLite   = " WHERE NOT EXISTS (SELECT 1 FROM auth_requests WHERE id = ? AND code_reused_at IS NOT NULL)"
 )
 
-// createCodeFamilyPostgres is createFamilyPostgres for a family made from a code; the
-// access token is inserted only if the generation was. Arguments: the auth request id,
-// refreshTokenArgs, accessTokenArgs. No row affected means nothing was written.
-var createCodeFamilyPostgres = dollarPlaceholders(
-	"WITH " + codeLockPostgres + ", " +
-		"refresh AS (INSERT INTO refresh_tokens (" + strings.Join(refreshTokenColumns, ", ") + ") " +
-		"SELECT " + castList(refreshTokenColumns, nil) + codeUnusedPostgres + " RETURNING 1) " +
-		"INSERT INTO access_tokens (" + strings.Join(accessTokenColumns, ", ") + ") " +
-		"SELECT " + castList(accessTokenColumns, nil) + " FROM refresh")
-
-// insertCodeAccessPostgres inserts an access token made from a code (no refresh
-// token). Arguments: the auth request id, accessTokenArgs.
-var insertCodeAccessPostgres = dollarPlaceholders(
-	"WITH " + codeLockPostgres + " " +
-		"INSERT INTO access_tokens (" + strings.Join(accessTokenColumns, ", ") + ") " +
-		"SELECT " + castList(accessTokenColumns, nil) + codeUnusedPostgres)
-
 // insertIfCodeUnused is an INSERT of columns that happens only while the code of the
-// auth request (the last argument) has not been presented again (SQLite).
-func insertIfCodeUnused(table string, columns []string) string {
-	return "INSERT INTO " + table + " (" + strings.Join(columns, ", ") + ") SELECT ?" +
-		strings.Repeat(", ?", len(columns)-1) + codeUnusedSQLite
+// auth request has not been presented again. Arguments on SQLite: the columns' values,
+// then the auth request id; on PostgreSQL the auth request id first.
+func insertIfCodeUnused(table string, columns []string, dialect string) string {
+	into := "INSERT INTO " + table + " (" + strings.Join(columns, ", ") + ") "
+	if dialect == "postgres" {
+		return "WITH " + codeLockPostgres + " " + into + "SELECT " + castList(columns) + codeUnusedPostgres
+	}
+	return into + "SELECT ?" + strings.Repeat(", ?", len(columns)-1) + codeUnusedSQLite
 }
 
-// castList is a SELECT list of typed placeholders for columns, with some columns taken
-// from elsewhere: in INSERT … SELECT PostgreSQL does not infer a placeholder's type
-// from the column it goes to.
-func castList(columns []string, from map[string]string) string {
+// castList is a SELECT list of typed placeholders for columns: in INSERT … SELECT
+// PostgreSQL does not infer a placeholder's type from the column it goes to.
+func castList(columns []string) string {
 	out := make([]string, len(columns))
 	for i, c := range columns {
 		switch {
-		case from[c] != "":
-			out[i] = from[c]
 		case timeColumns[c]:
 			out[i] = "?::timestamptz"
+		case c == "generation" || c == "access_revoked_through":
+			out[i] = "?::bigint"
 		default:
 			out[i] = "?::text"
 		}
@@ -257,19 +197,8 @@ func castList(columns []string, from map[string]string) string {
 }
 
 var timeColumns = map[string]bool{
-	"created_at": true, "expires_at": true, "revoked_at": true, "spent_at": true,
-	"auth_time": true, "family_expires_at": true,
-}
-
-// without drops the arguments of the named columns.
-func without(columns []string, args []any, drop ...string) []any {
-	out := make([]any, 0, len(args))
-	for i, c := range columns {
-		if !slices.Contains(drop, c) {
-			out = append(out, args[i])
-		}
-	}
-	return out
+	"created_at": true, "rotated_at": true, "expires_at": true, "revoked_at": true,
+	"auth_time": true, "family_expires_at": true, "access_expires_at": true,
 }
 
 func insertSQL(table string, columns []string) string {
@@ -277,20 +206,18 @@ func insertSQL(table string, columns []string) string {
 		strings.Repeat(", ?", len(columns)-1) + ")"
 }
 
-// hotSQL is each statement with ? placeholders.
-var hotSQL = [nHotQueries]string{
-	qInsertAccessToken:  insertSQL("access_tokens", accessTokenColumns),
-	qInsertRefreshToken: insertSQL("refresh_tokens", refreshTokenColumns),
-	// A generation is spent at most once: the WHERE is the check, rows affected the
-	// verdict, and RETURNING hands back the family in the same statement.
-	qSpendRefreshToken: "UPDATE refresh_tokens SET spent_at = ? WHERE " + spendableWhere("?") +
-		" RETURNING family_id, family_expires_at",
-	// A code is used at most once; its row stays until the new expiry so that a
-	// second presentation is recognised.
-	qUseCode: "UPDATE auth_requests SET code_used_at = ?, expires_at = ? WHERE id = ? AND code_used_at IS NULL",
-	// SQLite only; PostgreSQL uses createCodeFamilyPostgres and insertCodeAccessPostgres.
-	qInsertAccessTokenOfCode:  insertIfCodeUnused("access_tokens", accessTokenColumns),
-	qInsertRefreshTokenOfCode: insertIfCodeUnused("refresh_tokens", refreshTokenColumns),
+// hotSQL is each statement with ? placeholders, in the dialect's form.
+func hotSQL(dialect string) [nHotQueries]string {
+	return [nHotQueries]string{
+		qInsertAccessToken:   insertSQL("access_tokens", accessTokenColumns),
+		qInsertRefreshFamily: insertSQL("refresh_families", refreshFamilyColumns),
+		qRotateRefreshFamily: rotateSQL,
+		// A code is used at most once; its row stays until the new expiry so that a
+		// second presentation is recognised.
+		qUseCode:                   "UPDATE auth_requests SET code_used_at = ?, expires_at = ? WHERE id = ? AND code_used_at IS NULL",
+		qInsertAccessTokenOfCode:   insertIfCodeUnused("access_tokens", accessTokenColumns, dialect),
+		qInsertRefreshFamilyOfCode: insertIfCodeUnused("refresh_families", refreshFamilyColumns, dialect),
+	}
 }
 
 // hotStatements holds the statements for one database.
@@ -303,19 +230,9 @@ type hotStatements struct {
 	readStmt  [nHotReads]*sql.Stmt // prepared on the read pool (SQLite only)
 }
 
-// postgresSQL replaces statements of hotSQL on PostgreSQL: a spend outside
-// rotatePostgres (a rotation with no access token) takes the same account lock.
-var postgresSQL = map[hotQuery]string{
-	qSpendRefreshToken: "UPDATE refresh_tokens SET spent_at = ? WHERE " + spendableWhere("?") + rotationLockPostgres +
-		" RETURNING family_id, family_expires_at",
-}
-
 func (h *hotStatements) prepare(ctx context.Context, db *sql.DB, dialect string) error {
-	for q, text := range hotSQL {
+	for q, text := range hotSQL(dialect) {
 		if dialect == "postgres" {
-			if pg, ok := postgresSQL[hotQuery(q)]; ok {
-				text = pg
-			}
 			text = dollarPlaceholders(text)
 		}
 		h.query[q] = text
@@ -414,14 +331,6 @@ func (s *Store) execResult(ctx context.Context, tx *sql.Tx, q hotQuery, args ...
 	default:
 		return s.conn(tx).ExecContext(ctx, s.hot.query[q], args...)
 	}
-}
-
-// queryRow runs q on tx and scans its one row into dest; no row is sql.ErrNoRows.
-func (s *Store) queryRow(ctx context.Context, tx *sql.Tx, q hotQuery, args []any, dest ...any) error {
-	if stmt := s.hot.stmt[q]; stmt != nil {
-		return tx.StmtContext(ctx, stmt).QueryRowContext(ctx, args...).Scan(dest...)
-	}
-	return tx.QueryRowContext(ctx, s.hot.query[q], args...).Scan(dest...)
 }
 
 func (s *Store) conn(tx *sql.Tx) execer {

@@ -147,23 +147,20 @@ type AuthRequest struct {
 	ExpiresAt    time.Time `gorm:"index"`
 }
 
-// AccessToken records an issued access token (a JWT whose jti is ID) so it can be
-// revoked and introspected. Its person-related columns are indexed only where they
-// matter: client_credentials tokens, the most frequent kind, then update two B-trees
-// per insert (primary key, expiry) besides the table, and an access token issued with
-// a refresh token generation (FamilyID set) is found through its family alone: the
-// family's generations carry the same account, product and session, so revoking by
-// any of those finds the family there (revokeTokensTx), and a refresh, the other most
-// frequent insert, writes one index entry here instead of three. No request looks
-// tokens up by client alone (only removing a product does, which may scan), so
-// client_id is indexed behind user_id, where the cabinet and revoking a product's
-// access need it.
+// AccessToken records an access token (a JWT whose jti is ID) that a row must be
+// able to end before its exp: a person's token from a code exchange without a refresh
+// token, found by account, session, code or product when those are revoked. The
+// tokens issued most often have no row: a product's own (client_credentials), whose
+// revocation adds a row here that only denies it (see Store.DenyAccessToken), and one
+// issued with a refresh token, whose state is its family's row (RefreshFamily). No
+// request looks tokens up by client alone (only removing a product does, which may
+// scan), so client_id is indexed behind user_id, where the cabinet and revoking a
+// product's access need it.
 type AccessToken struct {
 	ID            string     `gorm:"primaryKey;size:64"`
-	ClientID      string     `gorm:"index:idx_access_tokens_own_user_client,priority:2,where:user_id <> '' AND family_id = '';size:64"`
-	UserID        string     `gorm:"index:idx_access_tokens_own_user_client,priority:1,where:user_id <> '' AND family_id = '';size:64"`
-	SessionID     string     `gorm:"index:idx_access_tokens_own_session,where:session_id <> '' AND family_id = '';size:64"`
-	FamilyID      string     `gorm:"index:idx_access_tokens_family,where:family_id <> '';size:64"` // refresh token family issued alongside, if any
+	ClientID      string     `gorm:"index:idx_access_tokens_person_client,priority:2,where:user_id <> '';size:64"`
+	UserID        string     `gorm:"index:idx_access_tokens_person_client,priority:1,where:user_id <> '';size:64"`
+	SessionID     string     `gorm:"index:idx_access_tokens_person_session,where:session_id <> '';size:64"`
 	AuthRequestID string     `gorm:"index:idx_access_tokens_auth_request,where:auth_request_id <> '';size:64"`
 	Scopes        StringList `gorm:"type:text"`
 	Audience      StringList `gorm:"type:text"`
@@ -173,37 +170,48 @@ type AccessToken struct {
 	RevokedAt     *time.Time
 }
 
-// RefreshToken is one generation of a refresh token family. Rotation marks the old
-// row spent and inserts a new one; presenting a spent row revokes the whole family.
+// RefreshFamily is a refresh token and every token rotated from it: one row, whatever
+// the number of rotations. The client holds "<ID>.<Generation>.<secret>" (see
+// refreshValue); a rotation increments Generation and replaces TokenHash in place, so a
+// refresh writes one row of one table and no index (the indexed columns never change
+// after the family is made). A token of an earlier generation presented again is a
+// replay, recognised by its number, and revokes the family.
 //
-// Every rotation inserts a row, so each index here is paid for on every refresh; the
-// set is what revocation needs and no more: the family (replay, revocation), the
-// session (logout) and the account with its product (block, reset, the cabinet). The
-// token names its row (refreshValue), so the lookup is by primary key, and IDs in time
-// order (newTokenID) put a batch's primary keys on the same last page. The code a
-// family came from is found through its access tokens (see RevokeAuthRequestTokens);
-// expiry is not indexed because cleanup also matches unindexed columns and scans
-// anyway.
-type RefreshToken struct {
-	ID              string     `gorm:"primaryKey;size:64"`
-	FamilyID        string     `gorm:"index;size:64"`
-	TokenHash       string     `gorm:"size:64"` // of the whole token; found by ID (see refreshValue)
-	ClientID        string     `gorm:"index:idx_refresh_tokens_user_client,priority:2;size:64"`
-	UserID          string     `gorm:"index:idx_refresh_tokens_user_client,priority:1;size:64"`
-	SessionID       string     `gorm:"index;size:64"`
-	AuthRequestID   string     `gorm:"size:64"`
-	Scopes          StringList `gorm:"type:text"`
-	Audience        StringList `gorm:"type:text"`
-	AuthTime        time.Time
-	AMR             StringList `gorm:"column:amr;type:text"`
-	ACR             string     `gorm:"column:acr;size:64"`
-	IDP             string     `gorm:"column:idp;size:64"`
-	Claims          string     `gorm:"type:text"` // the "claims" request parameter, kept for the family's access tokens
-	CreatedAt       time.Time
-	ExpiresAt       time.Time // idle expiry of this generation
-	FamilyExpiresAt time.Time // absolute expiry of the family
-	SpentAt         *time.Time
-	RevokedAt       *time.Time
+// The access tokens issued with the family's generations have no rows: their jti is
+// "<AccessID>.<generation>", and they live while the family is not revoked and their
+// generation is above AccessRevokedThrough. AccessID is a second identifier because an
+// access token is shown to the product's APIs, while ID is known only to holders of
+// the family's refresh tokens.
+//
+// The indexes are what revocation needs and no more: the account with its product
+// (block, reset, the cabinet), the session (logout), the code it came from (a reused
+// code), and the access tokens' identifier. Expiry is not indexed: cleanup matches
+// unindexed columns too and scans anyway.
+type RefreshFamily struct {
+	ID         string `gorm:"primaryKey;size:64"`
+	AccessID   string `gorm:"uniqueIndex;size:64"`
+	Generation int64  // the live generation; every earlier one is spent
+	TokenHash  string `gorm:"size:64"` // of the live generation's whole token
+	// AccessRevokedThrough: the access tokens of generations up to this one were
+	// revoked on their own (RFC 7009); 0 for none.
+	AccessRevokedThrough int64
+	ClientID             string     `gorm:"index:idx_refresh_families_user_client,priority:2;size:64"`
+	UserID               string     `gorm:"index:idx_refresh_families_user_client,priority:1;size:64"`
+	SessionID            string     `gorm:"index:idx_refresh_families_session,where:session_id <> '';size:64"`
+	AuthRequestID        string     `gorm:"index:idx_refresh_families_auth_request,where:auth_request_id <> '';size:64"`
+	Scopes               StringList `gorm:"type:text"`
+	Audience             StringList `gorm:"type:text"`
+	AuthTime             time.Time
+	AMR                  StringList `gorm:"column:amr;type:text"`
+	ACR                  string     `gorm:"column:acr;size:64"`
+	IDP                  string     `gorm:"column:idp;size:64"`
+	Claims               string     `gorm:"type:text"` // the "claims" request parameter, kept for the family's access tokens
+	CreatedAt            time.Time
+	RotatedAt            time.Time // when the live generation was issued
+	ExpiresAt            time.Time // idle expiry of the live generation
+	FamilyExpiresAt      time.Time // absolute expiry
+	AccessExpiresAt      time.Time // exp of the access token issued with the live generation
+	RevokedAt            *time.Time
 }
 
 // SigningKey is a token-signing key. The private key is encrypted with the master key.
@@ -257,6 +265,6 @@ type AuditEvent struct {
 
 var allModels = []any{
 	&User{}, &Client{}, &Session{}, &SessionClient{}, &AuthRequest{}, &AccessToken{},
-	&RefreshToken{}, &SigningKey{}, &RateCounter{}, &LogoutDelivery{}, &AuditEvent{},
+	&RefreshFamily{}, &SigningKey{}, &RateCounter{}, &LogoutDelivery{}, &AuditEvent{},
 	&OneTimeCode{}, &Consent{}, &Identity{}, &Certificate{},
 }

@@ -269,6 +269,11 @@ func (s *Store) migrate(ctx context.Context) error {
 	}
 	// AutoMigrate only adds: indexes a newer schema no longer has are dropped here, or
 	// an existing database would keep paying for them on every insert.
+	for _, name := range droppedTables {
+		if err := s.db.WithContext(ctx).Exec("DROP TABLE IF EXISTS " + name).Error; err != nil {
+			return fmt.Errorf("migrate schema: drop table %s: %w", name, err)
+		}
+	}
 	for _, name := range droppedIndexes {
 		if err := s.db.WithContext(ctx).Exec("DROP INDEX IF EXISTS " + name).Error; err != nil {
 			return fmt.Errorf("migrate schema: drop index %s: %w", name, err)
@@ -280,16 +285,18 @@ func (s *Store) migrate(ctx context.Context) error {
 // droppedIndexes are indexes of earlier schemas, each superseded or unused: token rows
 // are inserted on every grant and each index is one more B-tree written per insert.
 var droppedIndexes = []string{
-	"idx_access_tokens_client_id",        // behind user_id in idx_access_tokens_user_client
-	"idx_access_tokens_user",             // the leading column of idx_access_tokens_user_client
-	"idx_refresh_tokens_client_id",       // behind user_id in idx_refresh_tokens_user_client
-	"idx_refresh_tokens_user_id",         // the leading column of idx_refresh_tokens_user_client
-	"idx_refresh_tokens_auth_request_id", // a code's families are found through its access tokens
-	"idx_refresh_tokens_expires_at",      // cleanup's OR over unindexed columns scans anyway
-	"idx_refresh_tokens_token_hash",      // a refresh token names its row (refreshValue)
-	"idx_access_tokens_user_client",      // idx_access_tokens_own_user_client leaves out family tokens
-	"idx_access_tokens_session",          // idx_access_tokens_own_session leaves out family tokens
+	"idx_access_tokens_client_id",       // behind user_id in idx_access_tokens_user_client
+	"idx_access_tokens_user",            // the leading column of idx_access_tokens_user_client
+	"idx_access_tokens_user_client",     // idx_access_tokens_person_client replaces it
+	"idx_access_tokens_session",         // idx_access_tokens_person_session replaces it
+	"idx_access_tokens_own_user_client", // access tokens of refresh families have no rows now
+	"idx_access_tokens_own_session",     // the same
+	"idx_access_tokens_family",          // the same
 }
+
+// droppedTables are tables of earlier schemas: refresh_tokens held a row a generation
+// (refresh_families holds one a family), and its tokens are no longer accepted.
+var droppedTables = []string{"refresh_tokens"}
 
 // tx runs fn in one transaction.
 func (s *Store) tx(ctx context.Context, fn func(tx *gorm.DB) error) error {

@@ -6,11 +6,12 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 )
 
 // CreateAccessToken records an issued access token. One made from an authorization
@@ -22,7 +23,7 @@ func (s *Store) CreateAccessToken(ctx context.Context, t *AccessToken) error {
 	var err error
 	switch {
 	case t.AuthRequestID != "" && s.dialect == "postgres":
-		err = insertedOne(s.sqlDB.ExecContext(ctx, insertCodeAccessPostgres, append([]any{t.AuthRequestID}, args...)...))
+		err = insertedOne(s.execResult(ctx, nil, qInsertAccessTokenOfCode, append([]any{t.AuthRequestID}, args...)...))
 	case t.AuthRequestID != "":
 		err = s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 			return insertedOne(s.execResult(ctx, tx, qInsertAccessTokenOfCode, append(args, t.AuthRequestID)...))
@@ -81,237 +82,239 @@ func (s *Store) RevokeAccessToken(ctx context.Context, id string) error {
 	return mapErr(err, "revoke access token")
 }
 
-// CreateRefreshToken stores the first generation of a new family, with the access token
-// issued alongside, and returns the refresh token to hand to the client (only its hash
-// is stored; see refreshValue). A family made from an authorization code needs that
-// access token: it is what ties the family to its code when a reused code revokes what
-// it produced. A family made from a code whose reuse was already detected is refused
-// with ErrReused, nothing written.
-func (s *Store) CreateRefreshToken(ctx context.Context, t *RefreshToken, access *AccessToken) (string, error) {
-	if t.AuthRequestID != "" && (access == nil || access.AuthRequestID != t.AuthRequestID) {
-		return "", fmt.Errorf("create refresh token: a family from auth request %q needs its access token", t.AuthRequestID)
-	}
-	s.stampRefresh(t)
-	if t.FamilyID == "" {
-		t.FamilyID = newTokenID(t.CreatedAt)
-	}
-	raw := refreshValue(t.ID)
-	t.TokenHash = HashSecret(raw)
-	if access != nil {
-		access.FamilyID = t.FamilyID
-		s.stampAccess(access)
-	}
-	var err error
-	switch {
-	case s.dialect == "postgres" && t.AuthRequestID != "":
-		args := append([]any{t.AuthRequestID}, refreshTokenArgs(t)...)
-		err = insertedOne(s.sqlDB.ExecContext(ctx, createCodeFamilyPostgres, append(args, accessTokenArgs(access)...)...))
-	case s.dialect == "postgres" && access != nil:
-		_, err = s.sqlDB.ExecContext(ctx, createFamilyPostgres, append(refreshTokenArgs(t), accessTokenArgs(access)...)...)
-	default:
-		err = s.createFamily(ctx, t, access)
-	}
-	if errors.Is(err, ErrReused) {
-		return "", fmt.Errorf("create refresh token of auth request %q: code reused: %w", t.AuthRequestID, ErrReused)
+// DenyAccessToken records that the access token id, which has no row of its own (a
+// product's client_credentials token), is revoked until expiresAt, when it would have
+// expired anyway. Denying it twice is not an error.
+func (s *Store) DenyAccessToken(ctx context.Context, id, clientID string, expiresAt time.Time) error {
+	now := s.now()
+	row := &AccessToken{ID: id, ClientID: clientID, CreatedAt: now, ExpiresAt: expiresAt, RevokedAt: &now}
+	err := s.db.WithContext(ctx).Clauses(clause.OnConflict{DoNothing: true}).Create(row).Error
+	return mapErr(err, fmt.Sprintf("deny access token %q", id))
+}
+
+// AccessTokenDenied reports whether DenyAccessToken recorded id: a primary-key read on
+// the read pool.
+func (s *Store) AccessTokenDenied(ctx context.Context, id string) (bool, error) {
+	var one int
+	err := s.read(ctx, rAccessTokenDenied, []any{id}, &one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
 	}
 	if err != nil {
-		return "", mapErr(err, "create refresh token")
+		return false, fmt.Errorf("look up denied access token %q: %w", id, err)
+	}
+	return true, nil
+}
+
+// CreateRefreshFamily stores a new family at its first generation and returns the
+// refresh token to hand to the client (only its hash is stored; see refreshValue). The
+// store gives the family its ids. A family made from a code whose reuse was already
+// detected is refused with ErrReused, nothing written.
+func (s *Store) CreateRefreshFamily(ctx context.Context, f *RefreshFamily) (string, error) {
+	if f.CreatedAt.IsZero() {
+		f.CreatedAt = s.now()
+	}
+	if f.RotatedAt.IsZero() {
+		f.RotatedAt = f.CreatedAt
+	}
+	if f.ID == "" {
+		f.ID = newTokenID(f.CreatedAt)
+	}
+	if f.AccessID == "" {
+		f.AccessID = NewID()
+	}
+	f.Generation = 1
+	raw := refreshValue(f.ID, f.Generation)
+	f.TokenHash = HashSecret(raw)
+	args := refreshFamilyArgs(f)
+	var err error
+	switch {
+	case f.AuthRequestID != "" && s.dialect == "postgres":
+		err = insertedOne(s.execResult(ctx, nil, qInsertRefreshFamilyOfCode, append([]any{f.AuthRequestID}, args...)...))
+	case f.AuthRequestID != "":
+		err = s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+			// Writers take turns on SQLite: checked by the insert, the code stays
+			// unreused until this transaction commits.
+			return insertedOne(s.execResult(ctx, tx, qInsertRefreshFamilyOfCode, append(args, f.AuthRequestID)...))
+		})
+	default:
+		err = s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+			return s.exec(ctx, tx, qInsertRefreshFamily, args...)
+		})
+	}
+	if errors.Is(err, ErrReused) {
+		return "", fmt.Errorf("create refresh family of auth request %q: code reused: %w", f.AuthRequestID, ErrReused)
+	}
+	if err != nil {
+		return "", mapErr(err, "create refresh family")
 	}
 	return raw, nil
 }
 
-// createFamily is CreateRefreshToken in one write transaction.
-func (s *Store) createFamily(ctx context.Context, t *RefreshToken, access *AccessToken) error {
-	return s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		if t.AuthRequestID != "" {
-			// Writers take turns on SQLite: checked by the first insert, the code
-			// stays unreused until this transaction commits.
-			if err := insertedOne(s.execResult(ctx, tx, qInsertRefreshTokenOfCode, append(refreshTokenArgs(t), t.AuthRequestID)...)); err != nil {
-				return err // ErrReused: nothing written
-			}
-		} else if err := s.exec(ctx, tx, qInsertRefreshToken, refreshTokenArgs(t)...); err != nil {
-			return err
-		}
-		if access != nil {
-			return s.exec(ctx, tx, qInsertAccessToken, accessTokenArgs(access)...)
-		}
-		return nil
-	})
+// refreshValue makes the refresh token a client holds for a family's generation: the
+// family's id, the generation, and 256 random bits, dot-separated. The id makes finding
+// the family a primary-key read (the alternative, a unique index on the hash, is a
+// random B-tree page written on every rotation); the generation tells a replay from
+// the live token; the hash of the whole value, compared in constant time, proves the
+// live token.
+func refreshValue(id string, generation int64) string {
+	return id + "." + strconv.FormatInt(generation, 10) + "." + NewSecret()
 }
 
-func (s *Store) stampRefresh(t *RefreshToken) {
-	if t.CreatedAt.IsZero() {
-		t.CreatedAt = s.now()
+// parseRefreshValue is the family and generation raw names, if it has the form of
+// refreshValue.
+func parseRefreshValue(raw string) (id string, generation int64, ok bool) {
+	id, rest, ok := strings.Cut(raw, ".")
+	if !ok || id == "" || len(id) > 64 {
+		return "", 0, false
 	}
-	if t.ID == "" {
-		t.ID = newTokenID(t.CreatedAt)
+	gen, secret, ok := strings.Cut(rest, ".")
+	if !ok || len(secret) != secretLength {
+		return "", 0, false
 	}
+	generation, err := strconv.ParseInt(gen, 10, 64)
+	if err != nil || generation < 1 {
+		return "", 0, false
+	}
+	return id, generation, true
 }
 
-// RefreshTokenByToken loads the live generation a raw refresh token names. A spent
-// generation presented again is a replay: the whole family is revoked and ErrReused
-// returned. Revoked and expired tokens are ErrNotFound, and so is anything that is not
-// a refresh token this store made (a wrong secret for a real generation revokes
-// nothing: only the holder of the token can replay it).
-func (s *Store) RefreshTokenByToken(ctx context.Context, raw string) (*RefreshToken, error) {
-	t, err := s.refreshByValue(ctx, raw)
+// RefreshFamilyByToken loads the family whose live token raw is. A token of an earlier
+// generation presented again is a replay: the family is revoked and ErrReused
+// returned. Revoked and expired families are ErrNotFound, and so is anything that is
+// not a refresh token this store made (a wrong secret for the live generation, or a
+// generation not yet issued, revokes nothing).
+//
+// An earlier generation is recognised by its number alone: its secret is no longer
+// stored. Only a holder of one of the family's refresh tokens knows the family's id
+// (access tokens name the family by AccessID), and such a holder could replay that
+// token itself.
+func (s *Store) RefreshFamilyByToken(ctx context.Context, raw string) (*RefreshFamily, error) {
+	f, generation, err := s.familyByValue(ctx, raw)
 	if err != nil {
 		return nil, err
 	}
 	now := s.now()
 	switch {
-	case t.RevokedAt != nil:
+	case f.RevokedAt != nil:
 		return nil, fmt.Errorf("load refresh token: revoked: %w", ErrNotFound)
-	case t.SpentAt != nil:
-		if err := s.RevokeRefreshFamily(ctx, t.FamilyID); err != nil {
+	case generation < f.Generation:
+		if err := s.RevokeRefreshFamily(ctx, f.ID); err != nil {
 			return nil, err
 		}
-		return nil, fmt.Errorf("refresh token of family %q replayed: %w", t.FamilyID, ErrReused)
-	case !now.Before(t.ExpiresAt) || !now.Before(t.FamilyExpiresAt):
+		return nil, fmt.Errorf("refresh token of family %q replayed: %w", f.AccessID, ErrReused)
+	case !now.Before(f.ExpiresAt) || !now.Before(f.FamilyExpiresAt):
 		return nil, fmt.Errorf("load refresh token: expired: %w", ErrNotFound)
 	}
-	return t, nil
+	return f, nil
 }
 
-// refreshValue makes the refresh token a client holds for generation id: the id, a
-// dot, and 256 random bits. The id makes finding the generation a primary-key read;
-// the alternative, a unique index on the hash, is a random B-tree page that every
-// rotation writes. The hash of the whole value, compared in constant time, is what
-// proves the token.
-func refreshValue(id string) string { return id + "." + NewSecret() }
-
-// refreshValueID is the generation a raw refresh token names, if it has the form of
-// refreshValue: an id of at most 64 characters, a dot, and the secret.
-func refreshValueID(raw string) (string, bool) {
-	id, secret, ok := strings.Cut(raw, ".")
-	if !ok || id == "" || len(id) > 64 || len(secret) != secretLength {
-		return "", false
-	}
-	return id, true
-}
-
-// refreshByValue loads the generation raw names, in whatever state, if raw is its token.
-func (s *Store) refreshByValue(ctx context.Context, raw string) (*RefreshToken, error) {
-	id, ok := refreshValueID(raw)
+// familyByValue loads the family raw names, in whatever state, with the generation
+// raw names: the live one only if raw is its token, an earlier one by its number.
+func (s *Store) familyByValue(ctx context.Context, raw string) (*RefreshFamily, int64, error) {
+	id, generation, ok := parseRefreshValue(raw)
 	if !ok {
-		return nil, fmt.Errorf("load refresh token: not a refresh token: %w", ErrNotFound)
+		return nil, 0, fmt.Errorf("load refresh token: not a refresh token: %w", ErrNotFound)
 	}
-	t, err := s.RefreshTokenByID(ctx, id)
+	f, err := s.RefreshFamilyByID(ctx, id)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	if subtle.ConstantTimeCompare([]byte(t.TokenHash), []byte(HashSecret(raw))) != 1 {
-		return nil, fmt.Errorf("load refresh token: wrong secret: %w", ErrNotFound)
+	switch {
+	case generation > f.Generation:
+		return nil, 0, fmt.Errorf("load refresh token: generation %d not issued: %w", generation, ErrNotFound)
+	case generation == f.Generation && subtle.ConstantTimeCompare([]byte(f.TokenHash), []byte(HashSecret(raw))) != 1:
+		return nil, 0, fmt.Errorf("load refresh token: wrong secret: %w", ErrNotFound)
 	}
-	return t, nil
+	return f, generation, nil
 }
 
-// RefreshTokenByID loads a refresh token generation whatever its state.
-func (s *Store) RefreshTokenByID(ctx context.Context, id string) (*RefreshToken, error) {
-	var t RefreshToken
-	err := s.read(ctx, rRefreshToken, []any{id}, refreshTokenDest(&t)...)
-	return &t, mapErr(err, "load refresh token")
+// RefreshFamilyByID loads a family whatever its state.
+func (s *Store) RefreshFamilyByID(ctx context.Context, id string) (*RefreshFamily, error) {
+	var f RefreshFamily
+	err := s.read(ctx, rRefreshFamily, []any{id}, refreshFamilyDest(&f)...)
+	return &f, mapErr(err, "load refresh family")
 }
 
-// RotateRefreshToken spends generation oldID and stores next with the access token
-// issued alongside, in one transaction, and returns next's refresh token. The spend is
-// a conditional UPDATE: of two racing rotations exactly one wins; the loser is treated
-// as a replay and revokes the family (ErrReused). A generation that is revoked or
-// expired, or whose account is blocked or session ended, is refused with ErrNotFound,
-// its family revoked too.
-func (s *Store) RotateRefreshToken(ctx context.Context, oldID string, next *RefreshToken, access *AccessToken) (string, error) {
-	s.stampRefresh(next)
-	raw := refreshValue(next.ID)
-	next.TokenHash = HashSecret(raw)
-	if access != nil {
-		s.stampAccess(access)
-	}
+// RefreshFamilyByAccessID loads the family whose access tokens are named by accessID,
+// whatever its state (userinfo and introspection of those access tokens).
+func (s *Store) RefreshFamilyByAccessID(ctx context.Context, accessID string) (*RefreshFamily, error) {
+	var f RefreshFamily
+	err := s.read(ctx, rFamilyByAccessID, []any{accessID}, refreshFamilyDest(&f)...)
+	return &f, mapErr(err, "load refresh family by access id")
+}
+
+// RotateRefreshFamily spends f's live generation, as read by RefreshFamilyByToken, and
+// returns the next generation's token, with f updated to it. expiresAt is the next
+// generation's idle expiry and accessExpiresAt the exp of the access token issued with
+// it. Of two racing rotations exactly one wins; the loser is treated as a replay and
+// revokes the family (ErrReused). A family that is revoked or expired, or whose account
+// is blocked or session ended, is refused with ErrNotFound, and revoked too.
+func (s *Store) RotateRefreshFamily(ctx context.Context, f *RefreshFamily, expiresAt, accessExpiresAt time.Time) (string, error) {
 	now := s.now()
-	var err error
-	if s.dialect == "postgres" && access != nil {
-		err = s.rotatePostgres(ctx, oldID, next, access, now)
-	} else {
-		err = s.rotate(ctx, oldID, next, access, now)
-	}
+	next := f.Generation + 1
+	raw := refreshValue(f.ID, next)
+	hash := HashSecret(raw)
+	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		return insertedOne(s.execResult(ctx, tx, qRotateRefreshFamily,
+			hash, now, expiresAt, accessExpiresAt, f.ID, f.Generation, now, now))
+	})
 	if errors.Is(err, ErrReused) {
-		return "", s.refused(ctx, oldID)
+		return "", s.refused(ctx, f.ID, f.Generation)
 	}
 	if err != nil {
 		return "", mapErr(err, "rotate refresh token")
 	}
+	f.Generation, f.TokenHash, f.RotatedAt, f.ExpiresAt, f.AccessExpiresAt = next, hash, now, expiresAt, accessExpiresAt
 	return raw, nil
 }
 
-// refused tells why a rotation of oldID wrote nothing and revokes its family: the
-// losing side of a race or a spent generation (a replay) is ErrReused; a revoked or
-// expired one, or one whose account or session was taken away since the provider
-// looked, ErrNotFound. The family of a generation never changes, and a spent one stays
-// spent, so both are read after the fact.
-func (s *Store) refused(ctx context.Context, oldID string) error {
-	var old RefreshToken
-	if err := s.db.WithContext(ctx).Select("family_id", "spent_at").Where("id = ?", oldID).Take(&old).Error; err != nil {
+// refused tells why a rotation of generation of family id wrote nothing, and revokes
+// the family: the losing side of a race or a spent generation (a replay) is ErrReused;
+// a revoked or expired family, or one whose account or session was taken away since
+// the provider looked, ErrNotFound. A family's generation only grows, so reading it
+// after the fact tells the two apart.
+func (s *Store) refused(ctx context.Context, id string, generation int64) error {
+	var f RefreshFamily
+	if err := s.db.WithContext(ctx).Select("access_id", "generation").Where("id = ?", id).Take(&f).Error; err != nil {
 		return mapErr(err, "rotate refresh token")
 	}
-	if err := s.RevokeRefreshFamily(ctx, old.FamilyID); err != nil {
+	if err := s.RevokeRefreshFamily(ctx, id); err != nil {
 		return err
 	}
-	if old.SpentAt == nil {
+	if f.Generation == generation {
 		return fmt.Errorf("rotate refresh token of family %q: revoked, expired, or its account or session taken away: %w",
-			old.FamilyID, ErrNotFound)
+			f.AccessID, ErrNotFound)
 	}
-	return fmt.Errorf("rotate refresh token of family %q: %w", old.FamilyID, ErrReused)
+	return fmt.Errorf("rotate refresh token of family %q: %w", f.AccessID, ErrReused)
 }
 
-// rotatePostgres is rotate in one statement (see rotatePostgres in hot.go).
-func (s *Store) rotatePostgres(ctx context.Context, oldID string, next *RefreshToken, access *AccessToken, now time.Time) error {
-	args := []any{now, oldID, now}
-	args = append(args, without(refreshTokenColumns, refreshTokenArgs(next), "family_id", "family_expires_at")...)
-	args = append(args, without(accessTokenColumns, accessTokenArgs(access), "family_id")...)
-	var familyID string
-	var familyExpiresAt time.Time
-	err := s.sqlDB.QueryRowContext(ctx, rotatePostgres, args...).Scan(&familyID, &familyExpiresAt)
-	if errors.Is(err, sql.ErrNoRows) {
-		return ErrReused
-	}
-	if err != nil {
-		return err
-	}
-	next.FamilyID, next.FamilyExpiresAt, access.FamilyID = familyID, familyExpiresAt.UTC(), familyID
-	return nil
+// RevokeRefreshFamily revokes a family, and with it every access token issued with it.
+func (s *Store) RevokeRefreshFamily(ctx context.Context, id string) error {
+	err := s.db.WithContext(ctx).Model(&RefreshFamily{}).Where("id = ? AND revoked_at IS NULL", id).
+		Update("revoked_at", s.now()).Error
+	return mapErr(err, "revoke a refresh family")
 }
 
-// rotate spends generation oldID and stores next and access in one write transaction.
-func (s *Store) rotate(ctx context.Context, oldID string, next *RefreshToken, access *AccessToken, now time.Time) error {
-	return s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		var familyID string
-		var familyExpiresAt columnTime // SQLite gives RETURNING columns no declared type: text
-		err := s.queryRow(ctx, tx, qSpendRefreshToken, []any{now, oldID, now}, &familyID, &familyExpiresAt)
-		if errors.Is(err, sql.ErrNoRows) {
-			return ErrReused // or no such generation: told apart below
-		}
-		if err != nil {
-			return err
-		}
-		next.FamilyID, next.FamilyExpiresAt = familyID, familyExpiresAt.Time
-		if err := s.exec(ctx, tx, qInsertRefreshToken, refreshTokenArgs(next)...); err != nil {
-			return err
-		}
-		if access != nil {
-			access.FamilyID = familyID
-			return s.exec(ctx, tx, qInsertAccessToken, accessTokenArgs(access)...)
-		}
-		return nil
-	})
+// RevokeFamilyAccess revokes the access tokens a family issued with generations up to
+// generation, and not the family itself (RFC 7009 on an access token): the later ones
+// are the product's current tokens, and earlier ones could not outlive them.
+func (s *Store) RevokeFamilyAccess(ctx context.Context, id string, generation int64) error {
+	// A generation not yet issued revokes nothing: its token would be born revoked.
+	err := s.db.WithContext(ctx).Model(&RefreshFamily{}).
+		Where("id = ? AND access_revoked_through < ? AND generation >= ?", id, generation, generation).
+		Update("access_revoked_through", generation).Error
+	// The family's id is not for logs: with it, any generation number is a replay.
+	return mapErr(err, "revoke access tokens of a refresh family")
 }
 
-// RevokeRefreshFamily revokes every generation of a family and the access tokens
-// issued with them.
-func (s *Store) RevokeRefreshFamily(ctx context.Context, familyID string) error {
-	if familyID == "" {
-		return nil // an empty id would match every token outside a family
-	}
-	err := s.tx(ctx, func(tx *gorm.DB) error { return s.revokeTokensTx(tx, "family_id = ? AND family_id <> ''", familyID) })
-	return mapErr(err, fmt.Sprintf("revoke refresh family %q", familyID))
+// FindRefreshFamily finds the family a raw refresh token names, whatever its state,
+// without the replay handling of RefreshFamilyByToken (revocation uses it). Only the
+// whole live token finds it, or one of an earlier generation by its number (see
+// RefreshFamilyByToken): the id alone is the visible half of the token.
+func (s *Store) FindRefreshFamily(ctx context.Context, raw string) (*RefreshFamily, error) {
+	f, _, err := s.familyByValue(ctx, raw)
+	return f, mapErr(err, "find refresh token")
 }
 
 // RevokeAuthRequestTokens revokes every token issued from one authorization code
@@ -325,27 +328,12 @@ func (s *Store) RevokeAuthRequestTokens(ctx context.Context, authRequestID strin
 	}
 	err := s.tx(ctx, func(tx *gorm.DB) error {
 		// First, so that on PostgreSQL it waits for a token insert that holds the
-		// row (see createCodeFamilyPostgres) and the statements below see its rows.
+		// row (see codeLockPostgres) and the statements below see its rows.
 		if err := tx.Model(&AuthRequest{}).Where("id = ? AND code_reused_at IS NULL", authRequestID).
 			Update("code_reused_at", s.now()).Error; err != nil {
 			return err
 		}
-		// Every family a code produced was created with an access token that names
-		// both (CreateRefreshToken), and refresh_tokens keeps no index on the code.
-		var families []string
-		if err := tx.Model(&AccessToken{}).
-			Where("auth_request_id = ? AND auth_request_id <> '' AND family_id <> ''", authRequestID).
-			Distinct().Pluck("family_id", &families).Error; err != nil {
-			return err
-		}
-		if err := tx.Model(&AccessToken{}).Where("auth_request_id = ? AND auth_request_id <> ''", authRequestID).
-			Where("revoked_at IS NULL").Update("revoked_at", s.now()).Error; err != nil {
-			return err
-		}
-		if len(families) > 0 {
-			return s.revokeTokensTx(tx, "family_id IN ? AND family_id <> ''", families)
-		}
-		return nil
+		return s.revokeTokensTx(tx, "auth_request_id = ? AND auth_request_id <> ''", authRequestID)
 	})
 	return mapErr(err, fmt.Sprintf("revoke tokens of auth request %q", authRequestID))
 }
@@ -364,63 +352,20 @@ func (s *Store) RevokeUserTokens(ctx context.Context, userID string) error {
 	return mapErr(err, "revoke user tokens")
 }
 
-// revokeTokensTx revokes the refresh and access tokens matching where, a condition on
-// columns both tables have. An access token issued with a generation is revoked
-// through its family: access_tokens indexes user_id and session_id only for tokens
-// outside a family (and, like family_id and auth_request_id, only where set, since a
-// machine's token has none of them), so a where on those columns must also say
-// "<column> <> ”" for the database to use the index.
+// revokeTokensTx revokes the refresh families and the access tokens matching where, a
+// condition on columns both tables have (and index only where set, so a condition on
+// one of them must also say "<column> <> ”" for the database to use the index). An
+// access token issued with a family ends with the family.
 //
-// A rotation racing the revocation must not leave a live generation behind. On
-// SQLite writers take turns: the rotation commits wholly before the revocation (which
-// then sees its rows) or after it (and finds its generation revoked). PostgreSQL runs
-// each statement here on its own snapshot (READ COMMITTED): an UPDATE that meets a
-// generation a rotation has locked waits for the rotation to commit, then revokes
-// that generation, but not the next one the rotation inserted, which its snapshot
-// does not hold; repeating the UPDATE only chases a client that keeps refreshing. So
-// on PostgreSQL the revocation first takes an exclusive advisory lock on each account
-// concerned (on its bucket: rotationLockBucket), which every rotation holds shared
-// while it runs (rotationLockPostgres):
-// a rotation already running commits before the UPDATEs below take their snapshots,
-// and they see what it inserted; one that starts later waits for this transaction to
-// commit and then finds its generation revoked. That is one more statement, on the
-// revocation path only.
+// A rotation racing the revocation cannot leave a live generation behind: it updates
+// the family's row in place, so on PostgreSQL the revocation's UPDATE waits for the
+// rotation's row lock and then revokes the row as rotated, or the rotation waits and
+// then finds it revoked; on SQLite writers take turns.
 func (s *Store) revokeTokensTx(tx *gorm.DB, where string, args ...any) error {
 	now := s.now()
-	if s.dialect == "postgres" {
-		if err := tx.Exec(lockRotationsPostgres+"("+where+") ORDER BY k) AS accounts", args...).Error; err != nil {
-			return err
-		}
-	}
-	// The families whose generations this revokes come back from the same statement, so
-	// a family that commits in between cannot have its generation revoked and its
-	// access token missed (PostgreSQL's statements each take their own snapshot). A
-	// family revoked earlier had its access tokens revoked then.
-	var families []string
-	if err := tx.Raw("UPDATE refresh_tokens SET revoked_at = ? WHERE ("+where+") AND revoked_at IS NULL RETURNING family_id",
-		append([]any{now}, args...)...).Scan(&families).Error; err != nil {
-		return err
-	}
-	slices.Sort(families)
-	families = slices.Compact(families)
-	if err := tx.Model(&AccessToken{}).Where(where, args...).Where("family_id = '' AND revoked_at IS NULL").
+	if err := tx.Model(&RefreshFamily{}).Where(where, args...).Where("revoked_at IS NULL").
 		Update("revoked_at", now).Error; err != nil {
 		return err
 	}
-	for chunk := range slices.Chunk(families, 500) {
-		if err := tx.Model(&AccessToken{}).Where("family_id IN ? AND family_id <> '' AND revoked_at IS NULL", chunk).
-			Update("revoked_at", now).Error; err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// FindRefreshToken finds the generation a raw refresh token names, whatever its state,
-// without the replay handling of RefreshTokenByToken (revocation uses it). Only the
-// whole token finds it: the id alone is the visible half of the token, and revoking by
-// it would let anyone who saw that half end the family.
-func (s *Store) FindRefreshToken(ctx context.Context, raw string) (*RefreshToken, error) {
-	t, err := s.refreshByValue(ctx, raw)
-	return t, mapErr(err, "find refresh token")
+	return tx.Model(&AccessToken{}).Where(where, args...).Where("revoked_at IS NULL").Update("revoked_at", now).Error
 }

@@ -12,7 +12,7 @@ func accountTests() []test {
 	return []test{
 		{"events page with total", testEventsPage},
 		{"products an account used", testUserClients},
-		{"products: revoked, spent and expired tokens are not access", testUserClientsActive},
+		{"products: revoked and expired tokens are not access", testUserClientsActive},
 		{"end other sessions keeps one and its tokens", testEndOtherSessions},
 	}
 }
@@ -49,13 +49,15 @@ func testEventsPage(t *testing.T, e *env) {
 }
 
 func testUserClients(t *testing.T, e *env) {
-	for _, id := range []string{"report", "sign", "trust", "poa"} {
+	for _, id := range []string{"report", "sign", "trust", "poa", "edo"} {
 		e.client(t, id, "")
 	}
 	u, other := e.user(t), e.user(t)
 	t0 := e.now()
 	// report: a refresh token, live.
-	e.family(t, storage.RefreshToken{ClientID: "report", UserID: u.ID})
+	e.family(t, storage.RefreshFamily{ClientID: "report", UserID: u.ID})
+	// edo: a refresh token made now and refreshed last of all: a refresh is a use.
+	edo, _ := e.family(t, storage.RefreshFamily{ClientID: "edo", UserID: u.ID})
 	e.advance(time.Minute)
 	// sign: a sign-in through a session, no token.
 	sess, _ := e.session(t, u.ID)
@@ -66,7 +68,7 @@ func testUserClients(t *testing.T, e *env) {
 	must(t, e.s.RecordEvent(e.ctx, &storage.AuditEvent{UserID: u.ID, Kind: "signin", ClientID: "removed"}))
 	must(t, e.s.RecordEvent(e.ctx, &storage.AuditEvent{UserID: u.ID, Kind: "signin"})) // no product
 	// poa: another account's only.
-	e.family(t, storage.RefreshToken{ClientID: "poa", UserID: other.ID})
+	e.family(t, storage.RefreshFamily{ClientID: "poa", UserID: other.ID})
 	e.advance(time.Minute)
 	// report again, later, in the events: its last use moves.
 	must(t, e.s.RecordEvent(e.ctx, &storage.AuditEvent{UserID: u.ID, Kind: "signin", ClientID: "report"}))
@@ -75,6 +77,7 @@ func testUserClients(t *testing.T, e *env) {
 	must(t, e.s.RecordEvent(e.ctx, &storage.AuditEvent{UserID: u.ID, Kind: "signin_failed", ClientID: "sign"}))
 	must(t, e.s.RecordEvent(e.ctx, &storage.AuditEvent{UserID: u.ID, Kind: "access_revoked", ClientID: "sign"}))
 	must(t, e.s.RecordEvent(e.ctx, &storage.AuditEvent{UserID: u.ID, Kind: "signin_failed", ClientID: "poa"}))
+	e.rotate(t, edo)
 
 	got, err := e.s.UserClients(e.ctx, u.ID)
 	must(t, err)
@@ -84,12 +87,13 @@ func testUserClients(t *testing.T, e *env) {
 		active   bool
 	}
 	want := []row{
+		{"edo", "Астрал.Отчет edo", t0.Add(4 * time.Minute), true},
 		{"report", "Астрал.Отчет report", t0.Add(3 * time.Minute), true},
 		{"trust", "Астрал.Отчет trust", t0.Add(2 * time.Minute), false},
 		{"sign", "Астрал.Отчет sign", t0.Add(time.Minute), false},
 	}
 	if len(got) != len(want) {
-		t.Fatalf("UserClients: %d products %+v; want %d (report, trust, sign)", len(got), got, len(want))
+		t.Fatalf("UserClients: %d products %+v; want %d (edo, report, trust, sign)", len(got), got, len(want))
 	}
 	for i, w := range want {
 		g := got[i]
@@ -122,22 +126,25 @@ func testUserClientsActive(t *testing.T, e *env) {
 		return m
 	}
 	// report: revoked by the cabinet's "Отозвать доступ".
-	e.family(t, storage.RefreshToken{ClientID: "report", UserID: u.ID})
-	// sign: rotated after its access token expired; the live generation is access,
-	// the spent one is not.
-	signFirst, _, _ := e.family(t, storage.RefreshToken{ClientID: "sign", UserID: u.ID, ExpiresAt: e.now().Add(48 * time.Hour)})
-	// trust: a refresh token whose idle expiry passes.
-	e.family(t, storage.RefreshToken{ClientID: "trust", UserID: u.ID, ExpiresAt: e.now().Add(10 * time.Minute)})
+	e.family(t, storage.RefreshFamily{ClientID: "report", UserID: u.ID})
+	// sign: refreshed after its first access token expired; the family lives on.
+	sign, _ := e.family(t, storage.RefreshFamily{ClientID: "sign", UserID: u.ID, ExpiresAt: e.now().Add(48 * time.Hour)})
+	// trust: a refresh token whose idle expiry passes before its access token's exp.
+	e.family(t, storage.RefreshFamily{ClientID: "trust", UserID: u.ID, ExpiresAt: e.now().Add(10 * time.Minute)})
 	// poa: an access token only (no refresh token was asked for).
 	e.access(t, storage.AccessToken{ClientID: "poa", UserID: u.ID, ExpiresAt: e.now().Add(2 * time.Hour)})
 	if got := active(); !got["report"] || !got["sign"] || !got["trust"] || !got["poa"] {
 		t.Errorf("fresh tokens: access %v; want every product", got)
 	}
 	must(t, e.s.RevokeUserClientTokens(e.ctx, u.ID, "report"))
-	e.advance(61 * time.Minute) // the access tokens issued with the families expire, trust's refresh token too
-	next, _ := e.next(signFirst)
-	next.ExpiresAt = e.now().Add(time.Hour)
-	_, err := e.s.RotateRefreshToken(e.ctx, signFirst.ID, next, nil)
+	// trust's refresh token has expired, the access token issued with it has not:
+	// the product can still call APIs.
+	e.advance(30 * time.Minute)
+	if got := active(); got["report"] || !got["trust"] {
+		t.Errorf("at 30 minutes: access %v; want report revoked and trust live through its access token", got)
+	}
+	e.advance(31 * time.Minute) // the families' first access tokens expire, trust's with them
+	_, err := e.s.RotateRefreshFamily(e.ctx, sign, e.now().Add(time.Hour), e.now().Add(15*time.Minute))
 	must(t, err)
 	got := active()
 	want := map[string]bool{"report": false, "sign": true, "trust": false, "poa": true}
@@ -146,11 +153,11 @@ func testUserClientsActive(t *testing.T, e *env) {
 			t.Errorf("product %s: listed %v, access %v; want listed, access %v", id, ok, v, w)
 		}
 	}
-	// Once the live generation of sign expires, the spent one (whose own expiry is
-	// still ahead) does not count.
+	// Once sign's refresh token and its access token expire, nothing is left; the
+	// family's first idle expiry, still ahead, does not count: rotation moved it.
 	e.advance(61 * time.Minute)
 	if got := active(); got["sign"] {
-		t.Error("sign has access with only a spent generation left")
+		t.Error("sign has access with its refresh and access tokens expired")
 	}
 }
 
@@ -168,10 +175,10 @@ func testEndOtherSessions(t *testing.T, e *env) {
 	stale := &storage.Session{UserID: u.ID, AuthTime: e.now(), ExpiresAt: e.now().Add(time.Minute)}
 	must(t, e.s.CreateSession(e.ctx, stale, storage.NewSecret()))
 	must(t, e.s.AddSessionClient(e.ctx, stale.ID, "report"))
-	staleRefresh, _, _ := e.family(t, storage.RefreshToken{ClientID: "report", UserID: u.ID, SessionID: stale.ID,
+	staleRefresh, _ := e.family(t, storage.RefreshFamily{ClientID: "report", UserID: u.ID, SessionID: stale.ID,
 		ExpiresAt: e.now().Add(48 * time.Hour)})
 	// A token issued without a session.
-	loose, _, _ := e.family(t, storage.RefreshToken{ClientID: "report", UserID: u.ID, ExpiresAt: e.now().Add(48 * time.Hour)})
+	loose, _ := e.family(t, storage.RefreshFamily{ClientID: "report", UserID: u.ID, ExpiresAt: e.now().Add(48 * time.Hour)})
 	otherSess, otherRaw := e.session(t, other.ID)
 	otherAccess, otherRefresh := e.sessionTokens(t, otherSess, "report")
 	e.advance(2 * time.Minute)

@@ -246,17 +246,17 @@ func testCodeReuseRevokes(t *testing.T, e *env) {
 	r, code := e.code(t, "report")
 	_, err := e.s.ExchangeCode(e.ctx, code, time.Hour)
 	must(t, err)
-	// The exchange issues an access token alone and a refresh family; the family is
-	// then refreshed twice (later generations name no auth request).
+	// The exchange issues an access token with a row and a refresh family; the family
+	// is then refreshed twice, and must still be found by its code.
 	plain := e.access(t, storage.AccessToken{ClientID: "report", UserID: r.UserID, SessionID: r.SessionID, AuthRequestID: r.ID})
-	r1, _, a1 := e.family(t, storage.RefreshToken{ClientID: "report", UserID: r.UserID, SessionID: r.SessionID, AuthRequestID: r.ID})
-	r2, _, a2 := e.rotate(t, r1)
-	r3, _, a3 := e.rotate(t, r2)
+	f, _ := e.family(t, storage.RefreshFamily{ClientID: "report", UserID: r.UserID, SessionID: r.SessionID, AuthRequestID: r.ID})
+	e.rotate(t, f)
+	raw3 := e.rotate(t, f)
 	// Tokens of another code of the same account and session stay.
 	other := e.authRequest(t, "report")
 	e.signIn(t, other, r.UserID, r.SessionID)
 	otherAccess := e.access(t, storage.AccessToken{ClientID: "report", UserID: r.UserID, SessionID: r.SessionID, AuthRequestID: other.ID})
-	otherRefresh, _, otherAlong := e.family(t, storage.RefreshToken{ClientID: "report", UserID: r.UserID, SessionID: r.SessionID, AuthRequestID: other.ID})
+	otherFamily, otherRaw := e.family(t, storage.RefreshFamily{ClientID: "report", UserID: r.UserID, SessionID: r.SessionID, AuthRequestID: other.ID})
 
 	again, err := e.s.ExchangeCode(e.ctx, code, time.Hour)
 	wantReused(t, err, "ExchangeCode a second time")
@@ -264,8 +264,13 @@ func testCodeReuseRevokes(t *testing.T, e *env) {
 		t.Fatal("a reused code returned no request")
 	}
 	must(t, e.s.RevokeAuthRequestTokens(e.ctx, again.ID))
-	e.checkTokens(t, "tokens of a reused code", false, []string{plain.ID, a1.ID, a2.ID, a3.ID}, []string{r1.ID, r2.ID, r3.ID})
-	e.checkTokens(t, "tokens of another code", true, []string{otherAccess.ID, otherAlong.ID}, []string{otherRefresh.ID})
+	e.checkTokens(t, "tokens of a reused code", false, []string{plain.ID}, []string{f.ID})
+	_, err = e.s.RefreshFamilyByToken(e.ctx, raw3)
+	wantNotFound(t, err, "the live refresh token of a reused code")
+	e.checkTokens(t, "tokens of another code", true, []string{otherAccess.ID}, []string{otherFamily.ID})
+	if _, err := e.s.RefreshFamilyByToken(e.ctx, otherRaw); err != nil {
+		t.Errorf("the refresh token of another code: %v", err)
+	}
 }
 
 func testCodeRaceExchange(t *testing.T, e *env) {

@@ -19,7 +19,7 @@ func cleanupTests() []test {
 // tables are the keys DeleteExpired must report; it may report more tables, whose
 // rows this suite never creates.
 var tables = []string{
-	"auth_requests", "rate_counters", "access_tokens", "refresh_tokens", "sessions",
+	"auth_requests", "rate_counters", "access_tokens", "refresh_families", "sessions",
 	"session_clients", "logout_deliveries", "signing_keys", "audit_events",
 }
 
@@ -67,14 +67,21 @@ func testCleanupRetention(t *testing.T, e *env) {
 	e.access(t, storage.AccessToken{ClientID: "report", UserID: u.ID, ExpiresAt: at(time.Hour)})
 	e.access(t, storage.AccessToken{ClientID: "report", UserID: u.ID, ExpiresAt: at(30 * time.Hour)}) // expired, within retention
 	liveAccess := e.access(t, storage.AccessToken{ClientID: "report", UserID: u.ID, ExpiresAt: at(100 * time.Hour)})
-	idle, _, _ := e.family(t, storage.RefreshToken{ClientID: "report", UserID: u.ID, ExpiresAt: at(time.Hour)})
-	absolute, _, _ := e.family(t, storage.RefreshToken{ClientID: "report", UserID: u.ID,
+	// A product's own token revoked at once: its denial lasts until the token's exp.
+	denied := "m-" + storage.NewID()
+	must(t, e.s.DenyAccessToken(e.ctx, denied, "report", at(time.Hour)))
+	// Families whose first access tokens expire at t0+1h, unless said otherwise.
+	idle, _ := e.family(t, storage.RefreshFamily{ClientID: "report", UserID: u.ID, ExpiresAt: at(time.Hour)})
+	absolute, _ := e.family(t, storage.RefreshFamily{ClientID: "report", UserID: u.ID,
 		ExpiresAt: at(100 * time.Hour), FamilyExpiresAt: at(2 * time.Hour)})
-	revoked, _, _ := e.family(t, storage.RefreshToken{ClientID: "report", UserID: u.ID, ExpiresAt: at(100 * time.Hour)})
-	must(t, e.s.RevokeRefreshFamily(e.ctx, revoked.FamilyID))
-	recentRevoked, _, _ := e.family(t, storage.RefreshToken{ClientID: "report", UserID: u.ID, ExpiresAt: at(100 * time.Hour)})
-	liveRefresh, _, _ := e.family(t, storage.RefreshToken{ClientID: "report", UserID: u.ID, ExpiresAt: at(100 * time.Hour)})
-	// Access tokens issued alongside expire at t0+1h: five more to delete at t0+48h.
+	revoked, _ := e.family(t, storage.RefreshFamily{ClientID: "report", UserID: u.ID, ExpiresAt: at(100 * time.Hour)})
+	must(t, e.s.RevokeRefreshFamily(e.ctx, revoked.ID))
+	recentRevoked, _ := e.family(t, storage.RefreshFamily{ClientID: "report", UserID: u.ID, ExpiresAt: at(100 * time.Hour)})
+	liveRefresh, _ := e.family(t, storage.RefreshFamily{ClientID: "report", UserID: u.ID, ExpiresAt: at(100 * time.Hour)})
+	// Its refresh token expires at t0+1h, its access token at t0+30h: the row holds
+	// that access token's state, so it stays until t0+30h is past the retention.
+	lateAccess, _ := e.family(t, storage.RefreshFamily{ClientID: "report", UserID: u.ID,
+		ExpiresAt: at(time.Hour), AccessExpiresAt: at(30 * time.Hour)})
 
 	newSession := func(expires time.Time) *storage.Session {
 		s := &storage.Session{UserID: u.ID, ExpiresAt: expires}
@@ -113,7 +120,7 @@ func testCleanupRetention(t *testing.T, e *env) {
 
 	// At t0+40h: the recent ones finish.
 	e.advance(40 * time.Hour)
-	must(t, e.s.RevokeRefreshFamily(e.ctx, recentRevoked.FamilyID))
+	must(t, e.s.RevokeRefreshFamily(e.ctx, recentRevoked.ID))
 	_, err = e.s.EndSession(e.ctx, recentSession.ID)
 	must(t, err)
 	ds, err = e.s.ClaimLogoutDeliveries(e.ctx, 10, time.Minute)
@@ -130,8 +137,8 @@ func testCleanupRetention(t *testing.T, e *env) {
 	e.deleteExpired(t, r, map[string]int64{
 		"auth_requests":     1, // oldRequest
 		"rate_counters":     1, // signin:old
-		"access_tokens":     6, // expired t0+1h: one alone, five alongside the refresh families
-		"refresh_tokens":    3, // idle, absolute, revoked at t0
+		"access_tokens":     2, // expired t0+1h, and the denial that lasted until t0+1h
+		"refresh_families":  3, // idle, absolute, revoked at t0
 		"sessions":          3, // expired at t0+1h, ended at t0 (two)
 		"session_clients":   3, // of those three
 		"logout_deliveries": 2, // delivered at t0, given up at t0
@@ -146,13 +153,16 @@ func testCleanupRetention(t *testing.T, e *env) {
 		t.Errorf("a live auth request: %v", err)
 	}
 	for _, id := range []string{idle.ID, absolute.ID, revoked.ID} {
-		_, err := e.s.RefreshTokenByID(e.ctx, id)
-		wantNotFound(t, err, "a cleaned-up refresh token")
+		_, err := e.s.RefreshFamilyByID(e.ctx, id)
+		wantNotFound(t, err, "a cleaned-up refresh family")
 	}
-	for _, id := range []string{recentRevoked.ID, liveRefresh.ID} {
-		if _, err := e.s.RefreshTokenByID(e.ctx, id); err != nil {
-			t.Errorf("refresh token %s within retention: %v", id, err)
+	for _, id := range []string{recentRevoked.ID, liveRefresh.ID, lateAccess.ID} {
+		if _, err := e.s.RefreshFamilyByID(e.ctx, id); err != nil {
+			t.Errorf("refresh family %s within retention: %v", id, err)
 		}
+	}
+	if d, err := e.s.AccessTokenDenied(e.ctx, denied); err != nil || d {
+		t.Errorf("a cleaned-up denial: denied %v, %v; want gone", d, err)
 	}
 	if !e.accessLive(t, liveAccess.ID) {
 		t.Error("a live access token was cleaned up")
@@ -177,7 +187,7 @@ func testCleanupRetention(t *testing.T, e *env) {
 	e.deleteExpired(t, r, map[string]int64{
 		"rate_counters":     1, // signin:now
 		"access_tokens":     1, // recentAccess, expired t0+30h
-		"refresh_tokens":    1, // recentRevoked, revoked t0+40h
+		"refresh_families":  2, // recentRevoked, revoked t0+40h; lateAccess, its access token expired t0+30h
 		"sessions":          1, // recentSession, ended t0+40h
 		"session_clients":   1,
 		"logout_deliveries": 1, // delivered t0+40h
@@ -186,8 +196,8 @@ func testCleanupRetention(t *testing.T, e *env) {
 	if !e.accessLive(t, liveAccess.ID) {
 		t.Error("a live access token was cleaned up")
 	}
-	if _, err := e.s.RefreshTokenByID(e.ctx, liveRefresh.ID); err != nil {
-		t.Errorf("a live refresh token: %v", err)
+	if _, err := e.s.RefreshFamilyByID(e.ctx, liveRefresh.ID); err != nil {
+		t.Errorf("a live refresh family: %v", err)
 	}
 	if _, err := e.s.SessionByID(e.ctx, liveSession.ID); err != nil {
 		t.Errorf("a live session: %v", err)

@@ -82,18 +82,23 @@ func testClientDelete(t *testing.T, e *env) {
 	e.client(t, "sign", "")
 	u := e.user(t)
 	gone := e.access(t, storage.AccessToken{ClientID: "report", UserID: u.ID})
-	goneRefresh, _, goneAlong := e.family(t, storage.RefreshToken{ClientID: "report", UserID: u.ID})
+	goneRefresh, goneRaw := e.family(t, storage.RefreshFamily{ClientID: "report", UserID: u.ID})
 	kept := e.access(t, storage.AccessToken{ClientID: "sign", UserID: u.ID})
-	keptRefresh, _, _ := e.family(t, storage.RefreshToken{ClientID: "sign", UserID: u.ID})
+	keptRefresh, keptRaw := e.family(t, storage.RefreshFamily{ClientID: "sign", UserID: u.ID})
 
 	must(t, e.s.DeleteClient(e.ctx, "report"))
 	_, err := e.s.ClientByID(e.ctx, "report")
 	wantNotFound(t, err, "ClientByID after DeleteClient")
-	if e.accessLive(t, gone.ID) || e.accessLive(t, goneAlong.ID) || !e.refreshRevoked(t, goneRefresh.ID) {
+	if e.accessLive(t, gone.ID) || !e.familyRevoked(t, goneRefresh.ID) {
 		t.Error("tokens of a deleted client are still live")
 	}
-	if !e.accessLive(t, kept.ID) || e.refreshRevoked(t, keptRefresh.ID) {
+	_, err = e.s.RefreshFamilyByToken(e.ctx, goneRaw)
+	wantNotFound(t, err, "the refresh token of a deleted client")
+	if !e.accessLive(t, kept.ID) || e.familyRevoked(t, keptRefresh.ID) {
 		t.Error("deleting one client revoked another client's tokens")
+	}
+	if _, err := e.s.RefreshFamilyByToken(e.ctx, keptRaw); err != nil {
+		t.Errorf("another client's refresh token after DeleteClient: %v", err)
 	}
 }
 

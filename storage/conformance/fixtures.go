@@ -81,62 +81,49 @@ func (e *env) access(t *testing.T, a storage.AccessToken) *storage.AccessToken {
 	return &a
 }
 
-// family starts a refresh-token family like r (idle expiry an hour, absolute expiry
-// thirty days, unless r says otherwise) with an access token issued alongside, whose
-// family id is left for the store to fill in. It returns the first generation, its raw
-// token and the access token.
-func (e *env) family(t *testing.T, r storage.RefreshToken) (*storage.RefreshToken, string, *storage.AccessToken) {
+// family starts a refresh family like f (idle expiry an hour, absolute expiry thirty
+// days, its first access token's expiry an hour, unless f says otherwise), leaving the
+// ids to the store as the provider does. It returns the family at its first generation
+// and the raw refresh token.
+func (e *env) family(t *testing.T, f storage.RefreshFamily) (*storage.RefreshFamily, string) {
 	t.Helper()
-	if r.ID == "" {
-		r.ID = storage.NewID()
-	}
-	if r.FamilyID == "" {
-		r.FamilyID = storage.NewID()
-	}
-	if r.ExpiresAt.IsZero() {
-		r.ExpiresAt = e.now().Add(time.Hour)
-	}
-	if r.FamilyExpiresAt.IsZero() {
-		r.FamilyExpiresAt = e.now().Add(30 * 24 * time.Hour)
-	}
-	if r.Scopes == nil {
-		r.Scopes = storage.StringList{"openid", "offline_access"}
-	}
-	r.AuthTime = e.now()
-	a := &storage.AccessToken{
-		ID: storage.NewID(), ClientID: r.ClientID, UserID: r.UserID, SessionID: r.SessionID,
-		AuthRequestID: r.AuthRequestID, Scopes: r.Scopes, ExpiresAt: e.now().Add(time.Hour),
-	}
-	raw, err := e.s.CreateRefreshToken(e.ctx, &r, a)
+	e.familyDefaults(&f)
+	raw, err := e.s.CreateRefreshFamily(e.ctx, &f)
 	must(t, err)
-	return &r, raw, a
+	return &f, raw
 }
 
-// next makes the generation that follows old, as the provider does on a refresh: the
-// same client, account and session; a fresh idle expiry; no auth request (later
-// generations are found through their family).
-func (e *env) next(old *storage.RefreshToken) (*storage.RefreshToken, *storage.AccessToken) {
-	n := &storage.RefreshToken{
-		ID: storage.NewID(), ClientID: old.ClientID, UserID: old.UserID, SessionID: old.SessionID,
-		Scopes: old.Scopes, AuthTime: old.AuthTime, AMR: old.AMR, ExpiresAt: e.now().Add(time.Hour),
+// familyDefaults fills what family leaves to its defaults; it fails nothing, so
+// goroutines of a race may use it.
+func (e *env) familyDefaults(f *storage.RefreshFamily) {
+	if f.ExpiresAt.IsZero() {
+		f.ExpiresAt = e.now().Add(time.Hour)
 	}
-	a := &storage.AccessToken{
-		ID: storage.NewID(), ClientID: old.ClientID, UserID: old.UserID, SessionID: old.SessionID,
-		Scopes: old.Scopes, ExpiresAt: e.now().Add(time.Hour),
+	if f.FamilyExpiresAt.IsZero() {
+		f.FamilyExpiresAt = e.now().Add(30 * 24 * time.Hour)
 	}
-	return n, a
+	if f.AccessExpiresAt.IsZero() {
+		f.AccessExpiresAt = e.now().Add(time.Hour)
+	}
+	if f.Scopes == nil {
+		f.Scopes = storage.StringList{"openid", "offline_access"}
+	}
+	if f.AuthTime.IsZero() {
+		f.AuthTime = e.now()
+	}
 }
 
-// rotate spends old and returns the next generation, its raw token and its access token.
-func (e *env) rotate(t *testing.T, old *storage.RefreshToken) (*storage.RefreshToken, string, *storage.AccessToken) {
+// rotate moves f to its next generation, as a refresh does (a fresh idle expiry and
+// access token, each an hour), and returns the new raw refresh token. f is updated in
+// place: a test that wants the generation before keeps a copy.
+func (e *env) rotate(t *testing.T, f *storage.RefreshFamily) string {
 	t.Helper()
-	n, a := e.next(old)
-	raw, err := e.s.RotateRefreshToken(e.ctx, old.ID, n, a)
+	raw, err := e.s.RotateRefreshFamily(e.ctx, f, e.now().Add(time.Hour), e.now().Add(time.Hour))
 	must(t, err)
-	return n, raw, a
+	return raw
 }
 
-// accessLive reports whether an access token is live; any error other than not
+// accessLive reports whether an access token row is live; any error other than not
 // found fails the test.
 func (e *env) accessLive(t *testing.T, id string) bool {
 	t.Helper()
@@ -147,13 +134,14 @@ func (e *env) accessLive(t *testing.T, id string) bool {
 	return err == nil
 }
 
-// refreshRevoked reports whether a refresh generation is marked revoked, without
-// presenting it (which could count as a replay).
-func (e *env) refreshRevoked(t *testing.T, id string) bool {
+// familyRevoked reports whether a refresh family is marked revoked, without
+// presenting any of its tokens (which could count as a replay). The family's access
+// tokens have no rows: they end with it.
+func (e *env) familyRevoked(t *testing.T, id string) bool {
 	t.Helper()
-	r, err := e.s.RefreshTokenByID(e.ctx, id)
+	f, err := e.s.RefreshFamilyByID(e.ctx, id)
 	must(t, err)
-	return r.RevokedAt != nil
+	return f.RevokedAt != nil
 }
 
 // authRequest stores a pending authorization request of clientID, valid for 30 minutes.

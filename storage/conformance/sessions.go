@@ -194,27 +194,29 @@ func testSessionClients(t *testing.T, e *env) {
 	}
 }
 
-// sessionTokens issues, through sess, a plain access token and a refresh family
-// rotated once; it returns the access token ids and the refresh generation ids.
-func (e *env) sessionTokens(t *testing.T, sess *storage.Session, clientID string) (access, refresh []string) {
+// sessionTokens issues, through sess, an access token with a row (a code exchange
+// without a refresh token) and a refresh family rotated once (rotation must keep the
+// session it was issued through); it returns the access token ids and the family ids.
+func (e *env) sessionTokens(t *testing.T, sess *storage.Session, clientID string) (access, families []string) {
 	t.Helper()
 	a := e.access(t, storage.AccessToken{ClientID: clientID, UserID: sess.UserID, SessionID: sess.ID})
-	r1, _, a1 := e.family(t, storage.RefreshToken{ClientID: clientID, UserID: sess.UserID, SessionID: sess.ID})
-	r2, _, a2 := e.rotate(t, r1)
-	return []string{a.ID, a1.ID, a2.ID}, []string{r1.ID, r2.ID}
+	f, _ := e.family(t, storage.RefreshFamily{ClientID: clientID, UserID: sess.UserID, SessionID: sess.ID})
+	e.rotate(t, f)
+	return []string{a.ID}, []string{f.ID}
 }
 
-// checkTokens checks that the access tokens and refresh generations are live or revoked.
-func (e *env) checkTokens(t *testing.T, what string, live bool, access, refresh []string) {
+// checkTokens checks that the access token rows and the refresh families are live or
+// revoked. A family's access tokens have no rows: they end with their family.
+func (e *env) checkTokens(t *testing.T, what string, live bool, access, families []string) {
 	t.Helper()
 	for _, id := range access {
 		if e.accessLive(t, id) != live {
 			t.Errorf("%s: access token %s live=%v; want %v", what, id, !live, live)
 		}
 	}
-	for _, id := range refresh {
-		if e.refreshRevoked(t, id) == live {
-			t.Errorf("%s: refresh token %s revoked=%v; want %v", what, id, live, !live)
+	for _, id := range families {
+		if e.familyRevoked(t, id) == live {
+			t.Errorf("%s: refresh family %s revoked=%v; want %v", what, id, live, !live)
 		}
 	}
 }
@@ -375,7 +377,7 @@ func testBlockEndsSessions(t *testing.T, e *env) {
 	a2, r2 := e.sessionTokens(t, s2, "report")
 	// A client_credentials-style token of the account with no session.
 	loose := e.access(t, storage.AccessToken{ClientID: "report", UserID: u.ID})
-	looseRefresh, _, _ := e.family(t, storage.RefreshToken{ClientID: "report", UserID: u.ID})
+	looseRefresh, _ := e.family(t, storage.RefreshFamily{ClientID: "report", UserID: u.ID})
 	otherSess, _ := e.session(t, other.ID)
 	oa, or := e.sessionTokens(t, otherSess, "report")
 

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -15,121 +16,22 @@ func tokenTests() []test {
 	return append([]test{
 		{"access token create, load and revoke", testAccessToken},
 		{"access token expiry", testAccessTokenExpiry},
-		{"refresh token stored hashed", testRefreshHashed},
+		{"deny an access token without a row", testDenyAccessToken},
+		{"refresh family round trip, token stored hashed", testRefreshHashed},
+		{"what is not the live token is not found", testRefreshNotAToken},
 		{"new families get ids of their own", testRefreshFamilyIDs},
-		{"rotation spends the old generation", testRefreshRotate},
-		{"replay revokes the family", testRefreshReplay},
-		{"rotating a spent generation is a replay", testRefreshRotateSpent},
+		{"rotation moves the family to its next generation", testRefreshRotate},
+		{"replay revokes the family and no other", testRefreshReplay},
+		{"rotating a stale copy is a replay", testRefreshRotateStale},
 		{"idle expiry", testRefreshIdleExpiry},
 		{"family expiry", testRefreshFamilyExpiry},
+		{"expiry in any time zone", testRefreshExpiryZones},
 		{"revoked is not found", testRefreshRevoked},
+		{"revoke a family's access tokens", testRevokeFamilyAccess},
 		{"race rotate", testRefreshRaceRotate},
-		{"rotation keeps the family and its expiry", testRefreshRotateKeepsFamily},
-		{"a family from a code needs its access token", testRefreshNeedsAccess},
 		{"reads see the write just before", testReadYourWrites},
 		{"race reads see their own writes", testRaceReadYourWrites},
 	}, tokenRaceTests()...)
-}
-
-func testRefreshRotateKeepsFamily(t *testing.T, e *env) {
-	r1, _, _ := e.family(t, storage.RefreshToken{ClientID: "report", UserID: "u1"})
-	e.advance(time.Minute)
-	r2, raw2, a2 := e.rotate(t, r1)
-	got, err := e.s.RefreshTokenByToken(e.ctx, raw2)
-	must(t, err)
-	if got.FamilyID != r1.FamilyID || a2.FamilyID != r1.FamilyID || got.ID != r2.ID {
-		t.Errorf("next generation %s (access token's family %q) is not of family %q", got.FamilyID, a2.FamilyID, r1.FamilyID)
-	}
-	if !got.FamilyExpiresAt.Equal(r1.FamilyExpiresAt) || !r2.FamilyExpiresAt.Equal(r1.FamilyExpiresAt) {
-		t.Errorf("family expiry moved from %v to %v on rotation", r1.FamilyExpiresAt, got.FamilyExpiresAt)
-	}
-	_, _, _ = e.rotate(t, got)
-}
-
-func testRefreshNeedsAccess(t *testing.T, e *env) {
-	r := &storage.RefreshToken{ClientID: "report", UserID: "u1", AuthRequestID: "ar1",
-		ExpiresAt: e.now().Add(time.Hour), FamilyExpiresAt: e.now().Add(24 * time.Hour)}
-	if _, err := e.s.CreateRefreshToken(e.ctx, r, nil); err == nil {
-		t.Error("CreateRefreshToken of a code's family without its access token succeeded; a reused code could not revoke it")
-	}
-}
-
-// Reads may be answered by other connections than the writes (SQLite's read pool):
-// a read right after a write must still see it, and every revocation must take effect
-// for the very next read.
-func testReadYourWrites(t *testing.T, e *env) {
-	u := e.user(t)
-	for i := range 20 {
-		a := e.access(t, storage.AccessToken{ClientID: "report", UserID: u.ID})
-		if !e.accessLive(t, a.ID) {
-			t.Fatalf("round %d: an access token is not found right after it was created", i)
-		}
-		must(t, e.s.RevokeAccessToken(e.ctx, a.ID))
-		if e.accessLive(t, a.ID) {
-			t.Fatalf("round %d: an access token is live right after it was revoked", i)
-		}
-		r1, raw1, _ := e.family(t, storage.RefreshToken{ClientID: "report", UserID: u.ID})
-		if _, err := e.s.RefreshTokenByToken(e.ctx, raw1); err != nil {
-			t.Fatalf("round %d: a new refresh token: %v", i, err)
-		}
-		r2, raw2, a2 := e.rotate(t, r1)
-		if _, err := e.s.RefreshTokenByToken(e.ctx, raw2); err != nil {
-			t.Fatalf("round %d: the next generation right after rotation: %v", i, err)
-		}
-		_, err := e.s.RefreshTokenByToken(e.ctx, raw1)
-		wantReused(t, err, "the spent generation right after rotation")
-		if _, err := e.s.RefreshTokenByToken(e.ctx, raw2); !storage.IsNotFound(err) {
-			t.Fatalf("round %d: the family's live generation right after a replay revoked it: %v", i, err)
-		}
-		if e.accessLive(t, a2.ID) || !e.refreshRevoked(t, r2.ID) {
-			t.Fatalf("round %d: the family's tokens are live right after a replay revoked it", i)
-		}
-	}
-	_, err := e.s.SetUserBlocked(e.ctx, u.ID, true)
-	must(t, err)
-	got, err := e.s.UserByID(e.ctx, u.ID)
-	must(t, err)
-	if !got.Blocked {
-		t.Error("an account read right after it was blocked is not blocked")
-	}
-}
-
-// The same, with many requests writing and reading at once.
-func testRaceReadYourWrites(t *testing.T, e *env) {
-	errs := race(racers, func(i int) error {
-		for range 10 {
-			// Not e.family: it fails the test, which only the test's goroutine may do.
-			r1 := &storage.RefreshToken{ClientID: "report", UserID: "u1",
-				ExpiresAt: e.now().Add(time.Hour), FamilyExpiresAt: e.now().Add(24 * time.Hour)}
-			a1 := &storage.AccessToken{ClientID: "report", UserID: "u1", ExpiresAt: e.now().Add(time.Hour)}
-			raw1, err := e.s.CreateRefreshToken(e.ctx, r1, a1)
-			if err != nil {
-				return err
-			}
-			if _, err := e.s.AccessTokenByID(e.ctx, a1.ID); err != nil {
-				return fmt.Errorf("racer %d: access token right after it was created: %w", i, err)
-			}
-			if _, err := e.s.RefreshTokenByToken(e.ctx, raw1); err != nil {
-				return fmt.Errorf("racer %d: refresh token right after it was created: %w", i, err)
-			}
-			n, _ := e.next(r1)
-			raw2, err := e.s.RotateRefreshToken(e.ctx, r1.ID, n, nil)
-			if err != nil {
-				return fmt.Errorf("racer %d: rotate: %w", i, err)
-			}
-			if _, err := e.s.RefreshTokenByToken(e.ctx, raw2); err != nil {
-				return fmt.Errorf("racer %d: next generation right after rotation: %w", i, err)
-			}
-			if err := e.s.RevokeRefreshFamily(e.ctx, r1.FamilyID); err != nil {
-				return err
-			}
-			if _, err := e.s.AccessTokenByID(e.ctx, a1.ID); !storage.IsNotFound(err) {
-				return fmt.Errorf("racer %d: access token right after its family was revoked: %v", i, err)
-			}
-		}
-		return nil
-	})
-	must(t, errors.Join(errs...))
 }
 
 func testAccessToken(t *testing.T, e *env) {
@@ -171,218 +73,632 @@ func testAccessTokenExpiry(t *testing.T, e *env) {
 	}
 }
 
+// A product's own access token has no row; revoking it writes one that denies it.
+func testDenyAccessToken(t *testing.T, e *env) {
+	denied := func(id string) bool {
+		t.Helper()
+		d, err := e.s.AccessTokenDenied(e.ctx, id)
+		must(t, err)
+		return d
+	}
+	id, other := "m-"+storage.NewID(), "m-"+storage.NewID()
+	if denied(id) {
+		t.Fatal("a token nobody denied is denied")
+	}
+	must(t, e.s.DenyAccessToken(e.ctx, id, "report", e.now().Add(time.Hour)))
+	if !denied(id) {
+		t.Error("a denied token is not denied")
+	}
+	// The revocation endpoint may be called twice for one token (RFC 7009).
+	must(t, e.s.DenyAccessToken(e.ctx, id, "report", e.now().Add(2*time.Hour)))
+	if !denied(id) {
+		t.Error("a token denied twice is not denied")
+	}
+	if denied(other) {
+		t.Error("denying one token denied another")
+	}
+	// The denial is a revoked row, never a live token.
+	_, err := e.s.AccessTokenByID(e.ctx, id)
+	wantNotFound(t, err, "AccessTokenByID of a denied token")
+	// A live token with a row is not denied.
+	live := e.access(t, storage.AccessToken{ClientID: "report", UserID: "u1"})
+	if denied(live.ID) {
+		t.Error("a live access token with a row is denied")
+	}
+	// Revocations by account do not touch a denial, which names no account, and
+	// leave it denied.
+	must(t, e.s.RevokeUserTokens(e.ctx, "u1"))
+	if !denied(id) {
+		t.Error("a revocation by account lifted a denial")
+	}
+}
+
+// testRefreshHashed stores a family with every field set and reads it back through
+// every read: each field must round-trip, and the store must keep only the hash of
+// the token it hands out.
 func testRefreshHashed(t *testing.T, e *env) {
-	r, raw, _ := e.family(t, storage.RefreshToken{
+	authTime := e.now().Add(-10 * time.Minute)
+	want := storage.RefreshFamily{
 		ClientID: "report", UserID: "u1", SessionID: "s1", AuthRequestID: "ar1",
-		Audience: storage.StringList{"report"}, AMR: storage.StringList{"pwd"}, ACR: "1", IDP: "",
-	})
-	got, err := e.s.RefreshTokenByToken(e.ctx, raw)
+		Scopes: storage.StringList{"openid", "offline_access", "profile"}, Audience: storage.StringList{"report", "api"},
+		AuthTime: authTime, AMR: storage.StringList{"pwd", "otp"}, ACR: "2", IDP: "esia",
+		Claims:    `{"userinfo":{"phone_number":{"essential":true}}}`,
+		ExpiresAt: e.now().Add(time.Hour), FamilyExpiresAt: e.now().Add(24 * time.Hour),
+		AccessExpiresAt: e.now().Add(15 * time.Minute),
+	}
+	f := want
+	raw, err := e.s.CreateRefreshFamily(e.ctx, &f)
 	must(t, err)
-	if got.ID != r.ID || got.FamilyID != r.FamilyID || got.ClientID != "report" || got.UserID != "u1" ||
-		got.SessionID != "s1" || got.AuthRequestID != "ar1" || !slices.Equal(got.Scopes, r.Scopes) ||
-		!slices.Equal(got.AMR, []string{"pwd"}) || got.ACR != "1" || !got.AuthTime.Equal(r.AuthTime) ||
-		!got.ExpiresAt.Equal(r.ExpiresAt) || !got.FamilyExpiresAt.Equal(r.FamilyExpiresAt) ||
-		got.SpentAt != nil || got.RevokedAt != nil {
-		t.Errorf("RefreshTokenByToken returned %+v; want %+v", got, r)
+	if f.ID == "" || f.AccessID == "" || f.Generation != 1 || !f.CreatedAt.Equal(e.now()) || !f.RotatedAt.Equal(e.now()) {
+		t.Errorf("CreateRefreshFamily left id %q, access id %q, generation %d, created %v, rotated %v; "+
+			"want ids, generation 1, created and rotated now", f.ID, f.AccessID, f.Generation, f.CreatedAt, f.RotatedAt)
 	}
-	if got.TokenHash != storage.HashSecret(raw) || got.TokenHash == raw {
-		t.Errorf("stored token %q; want only the hash of the raw token", got.TokenHash)
+	// The token names its family and generation, then a secret of 256 bits.
+	if parts := strings.Split(raw, "."); len(parts) != 3 || parts[0] != f.ID || parts[1] != "1" || len(parts[2]) != 43 {
+		t.Errorf("raw refresh token %q; want %q.1.<43 characters>", raw, f.ID)
 	}
-	_, err = e.s.RefreshTokenByToken(e.ctx, storage.HashSecret(raw))
-	wantNotFound(t, err, "RefreshTokenByToken with the stored hash")
-	_, err = e.s.RefreshTokenByToken(e.ctx, storage.NewSecret())
-	wantNotFound(t, err, "RefreshTokenByToken of an unknown token")
-	id, _, _ := strings.Cut(raw, ".")
-	_, err = e.s.RefreshTokenByToken(e.ctx, id+"."+storage.NewSecret())
-	wantNotFound(t, err, "RefreshTokenByToken of a real generation with a wrong secret")
-	_, err = e.s.RefreshTokenByToken(e.ctx, id)
-	wantNotFound(t, err, "RefreshTokenByToken of a generation's id alone")
-	if _, err := e.s.RefreshTokenByToken(e.ctx, raw); err != nil {
-		t.Errorf("a wrong secret took the generation away: %v", err)
+	if f.TokenHash != storage.HashSecret(raw) || strings.Contains(f.TokenHash, raw) {
+		t.Errorf("token hash %q; want only the hash of the raw token", f.TokenHash)
 	}
-	_, err = e.s.RefreshTokenByID(e.ctx, "absent")
-	wantNotFound(t, err, "RefreshTokenByID of an unknown id")
-	n, na := e.next(r)
-	_, err = e.s.RotateRefreshToken(e.ctx, "absent", n, na)
-	wantNotFound(t, err, "RotateRefreshToken of an unknown id")
+	want.ID, want.AccessID, want.Generation, want.TokenHash = f.ID, f.AccessID, 1, storage.HashSecret(raw)
+	want.CreatedAt, want.RotatedAt = e.now(), e.now()
+
+	reads := []struct {
+		name string
+		read func() (*storage.RefreshFamily, error)
+	}{
+		{"RefreshFamilyByToken", func() (*storage.RefreshFamily, error) { return e.s.RefreshFamilyByToken(e.ctx, raw) }},
+		{"RefreshFamilyByID", func() (*storage.RefreshFamily, error) { return e.s.RefreshFamilyByID(e.ctx, f.ID) }},
+		{"RefreshFamilyByAccessID", func() (*storage.RefreshFamily, error) { return e.s.RefreshFamilyByAccessID(e.ctx, f.AccessID) }},
+		{"FindRefreshFamily", func() (*storage.RefreshFamily, error) { return e.s.FindRefreshFamily(e.ctx, raw) }},
+	}
+	for _, r := range reads {
+		got, err := r.read()
+		if err != nil {
+			t.Errorf("%s: %v", r.name, err)
+			continue
+		}
+		sameFamily(t, r.name, got, &want)
+	}
+	_, err = e.s.RefreshFamilyByID(e.ctx, "absent")
+	wantNotFound(t, err, "RefreshFamilyByID of an unknown id")
+	_, err = e.s.RefreshFamilyByAccessID(e.ctx, "absent")
+	wantNotFound(t, err, "RefreshFamilyByAccessID of an unknown id")
+	// The access id is shown to every API the product calls; the family's id, half
+	// of its refresh token, must not be found through it, nor the other way round.
+	_, err = e.s.RefreshFamilyByAccessID(e.ctx, f.ID)
+	wantNotFound(t, err, "RefreshFamilyByAccessID of the family's id")
+	_, err = e.s.RefreshFamilyByID(e.ctx, f.AccessID)
+	wantNotFound(t, err, "RefreshFamilyByID of the family's access id")
+	_, err = e.s.RotateRefreshFamily(e.ctx, &storage.RefreshFamily{ID: "absent", Generation: 1},
+		e.now().Add(time.Hour), e.now().Add(time.Hour))
+	wantNotFound(t, err, "RotateRefreshFamily of an unknown family")
+}
+
+// sameFamily compares every field of two families.
+func sameFamily(t *testing.T, what string, got, want *storage.RefreshFamily) {
+	t.Helper()
+	sameTime := func(a, b *time.Time) bool { return (a == nil) == (b == nil) && (a == nil || a.Equal(*b)) }
+	if got.ID != want.ID || got.AccessID != want.AccessID || got.Generation != want.Generation ||
+		got.TokenHash != want.TokenHash || got.AccessRevokedThrough != want.AccessRevokedThrough ||
+		got.ClientID != want.ClientID || got.UserID != want.UserID || got.SessionID != want.SessionID ||
+		got.AuthRequestID != want.AuthRequestID || !slices.Equal(got.Scopes, want.Scopes) ||
+		!slices.Equal(got.Audience, want.Audience) || !got.AuthTime.Equal(want.AuthTime) ||
+		!slices.Equal(got.AMR, want.AMR) || got.ACR != want.ACR || got.IDP != want.IDP || got.Claims != want.Claims ||
+		!got.CreatedAt.Equal(want.CreatedAt) || !got.RotatedAt.Equal(want.RotatedAt) ||
+		!got.ExpiresAt.Equal(want.ExpiresAt) || !got.FamilyExpiresAt.Equal(want.FamilyExpiresAt) ||
+		!got.AccessExpiresAt.Equal(want.AccessExpiresAt) || !sameTime(got.RevokedAt, want.RevokedAt) {
+		t.Errorf("%s returned\n%+v; want\n%+v", what, got, want)
+	}
+}
+
+// Anything but the live token, or an earlier generation's number, finds nothing and
+// takes nothing away: the holder of the live token keeps it.
+func testRefreshNotAToken(t *testing.T, e *env) {
+	f, _ := e.family(t, storage.RefreshFamily{ClientID: "report", UserID: "u1"})
+	raw2 := e.rotate(t, f) // the live generation is 2; a token of generation 1 would be a replay
+	secret := raw2[strings.LastIndexByte(raw2, '.')+1:]
+	prefix := f.ID + "." + strconv.FormatInt(f.Generation, 10) + "."
+	for _, c := range []struct{ name, raw string }{
+		{"empty", ""},
+		{"the stored hash", storage.HashSecret(raw2)},
+		{"a bare secret", storage.NewSecret()},
+		{"the family's id alone", f.ID},
+		{"the family's id and generation", strings.TrimSuffix(prefix, ".")},
+		{"the live generation with a wrong secret", prefix + storage.NewSecret()},
+		{"the next generation, not yet issued", f.ID + "." + strconv.FormatInt(f.Generation+1, 10) + "." + secret},
+		{"generation 0", f.ID + ".0." + secret},
+		{"a negative generation", f.ID + ".-1." + secret},
+		{"the live token with a character more", raw2 + "A"},
+		{"the live token cut short", raw2[:len(raw2)-1]},
+		{"an unknown family", storage.NewID() + ".1." + secret},
+		{"the access id in place of the family's", f.AccessID + "." + strconv.FormatInt(f.Generation, 10) + "." + secret},
+	} {
+		_, err := e.s.RefreshFamilyByToken(e.ctx, c.raw)
+		wantNotFound(t, err, "RefreshFamilyByToken of "+c.name)
+		_, err = e.s.FindRefreshFamily(e.ctx, c.raw)
+		wantNotFound(t, err, "FindRefreshFamily of "+c.name)
+	}
+	got, err := e.s.RefreshFamilyByToken(e.ctx, raw2)
+	if err != nil {
+		t.Fatalf("the live token after the wrong ones: %v", err)
+	}
+	if got.RevokedAt != nil || got.Generation != 2 {
+		t.Errorf("after the wrong tokens the family is at generation %d, revoked %v; want 2, live", got.Generation, got.RevokedAt)
+	}
 }
 
 // testRefreshFamilyIDs leaves the ids to the store: every new family must get its
-// own, or a replay in one family would revoke the others.
+// own, or a replay in one family would revoke the others, and its access tokens'
+// identifier must be neither its id nor another family's.
 func testRefreshFamilyIDs(t *testing.T, e *env) {
-	var gens []*storage.RefreshToken
-	var raws []string
-	var along []*storage.AccessToken
-	for range 2 {
-		r := &storage.RefreshToken{ClientID: "report", UserID: "u1", ExpiresAt: e.now().Add(time.Hour), FamilyExpiresAt: e.now().Add(24 * time.Hour)}
-		a := &storage.AccessToken{ID: storage.NewID(), ClientID: "report", UserID: "u1", ExpiresAt: e.now().Add(time.Hour)}
-		raw, err := e.s.CreateRefreshToken(e.ctx, r, a)
-		must(t, err)
-		gens, raws, along = append(gens, r), append(raws, raw), append(along, a)
+	const n = 20
+	seen := map[string]bool{}
+	fams := make([]*storage.RefreshFamily, n)
+	raws := make([]string, n)
+	for i := range n {
+		fams[i], raws[i] = e.family(t, storage.RefreshFamily{ClientID: "report", UserID: "u1"})
+		for _, id := range []string{fams[i].ID, fams[i].AccessID} {
+			if id == "" || seen[id] {
+				t.Fatalf("family %d got id %q and access id %q; want non-empty ids no family has", i, fams[i].ID, fams[i].AccessID)
+			}
+			seen[id] = true
+		}
 	}
-	if gens[0].ID == "" || gens[0].FamilyID == "" || gens[0].ID == gens[1].ID || gens[0].FamilyID == gens[1].FamilyID {
-		t.Fatalf("two new families got ids %q/%q and %q/%q; want distinct, non-empty ones",
-			gens[0].ID, gens[0].FamilyID, gens[1].ID, gens[1].FamilyID)
-	}
-	e.rotate(t, gens[0])
-	_, err := e.s.RefreshTokenByToken(e.ctx, raws[0])
+	e.rotate(t, fams[0])
+	_, err := e.s.RefreshFamilyByToken(e.ctx, raws[0])
 	wantReused(t, err, "replay")
-	if e.accessLive(t, along[0].ID) {
-		t.Error("the replayed family's first access token is live")
+	if !e.familyRevoked(t, fams[0].ID) {
+		t.Error("the replayed family is live")
 	}
-	if _, err := e.s.RefreshTokenByToken(e.ctx, raws[1]); err != nil || !e.accessLive(t, along[1].ID) {
+	if _, err := e.s.RefreshFamilyByToken(e.ctx, raws[1]); err != nil {
 		t.Errorf("a replay in one family revoked another family: %v", err)
 	}
 }
 
 func testRefreshRotate(t *testing.T, e *env) {
-	r1, _, _ := e.family(t, storage.RefreshToken{ClientID: "report", UserID: "u1", SessionID: "s1"})
+	f, raw1 := e.family(t, storage.RefreshFamily{ClientID: "report", UserID: "u1", SessionID: "s1", AuthRequestID: "ar1",
+		AMR: storage.StringList{"pwd"}, ACR: "1", Claims: `{"id_token":{"acr":null}}`})
+	before := *f
 	e.advance(30 * time.Minute)
-	r2, raw2, a2 := e.rotate(t, r1)
-	got, err := e.s.RefreshTokenByToken(e.ctx, raw2)
+	expires, accessExpires := e.now().Add(time.Hour), e.now().Add(15*time.Minute)
+	raw2, err := e.s.RotateRefreshFamily(e.ctx, f, expires, accessExpires)
 	must(t, err)
-	if got.ID != r2.ID || got.FamilyID != r1.FamilyID || !got.FamilyExpiresAt.Equal(r1.FamilyExpiresAt) ||
-		!got.ExpiresAt.Equal(e.now().Add(time.Hour)) || got.TokenHash != storage.HashSecret(raw2) {
-		t.Errorf("the next generation is %+v; want family %s with its absolute expiry %v", got, r1.FamilyID, r1.FamilyExpiresAt)
+	if !strings.HasPrefix(raw2, f.ID+".2.") {
+		t.Errorf("the next token %q does not name generation 2 of family %s", raw2, f.ID)
 	}
-	if r2.FamilyID != r1.FamilyID || a2.FamilyID != r1.FamilyID {
-		t.Errorf("RotateRefreshToken set family %q on the generation and %q on its access token; want %q",
-			r2.FamilyID, a2.FamilyID, r1.FamilyID)
-	}
-	old, err := e.s.RefreshTokenByID(e.ctx, r1.ID)
+	// f is the next generation now, and so is the stored row; the rest of the family
+	// (its ids, account, session, code, grant and absolute expiry) stays.
+	want := before
+	want.Generation, want.TokenHash = 2, storage.HashSecret(raw2)
+	want.RotatedAt, want.ExpiresAt, want.AccessExpiresAt = e.now(), expires, accessExpires
+	sameFamily(t, "RotateRefreshFamily's f", f, &want)
+	got, err := e.s.RefreshFamilyByToken(e.ctx, raw2)
 	must(t, err)
-	if old.SpentAt == nil || !old.SpentAt.Equal(e.now()) || old.RevokedAt != nil {
-		t.Errorf("the rotated generation has spent_at %v, revoked_at %v; want spent now, not revoked", old.SpentAt, old.RevokedAt)
+	sameFamily(t, "RefreshFamilyByToken of the next token", got, &want)
+	if got.TokenHash == before.TokenHash {
+		t.Error("rotation kept the token hash")
 	}
-	if !e.accessLive(t, a2.ID) {
-		t.Error("the access token issued with the rotation is not live")
+	// Revocation finds the family by a spent token without treating it as a replay.
+	found, err := e.s.FindRefreshFamily(e.ctx, raw1)
+	if err != nil || found.ID != f.ID {
+		t.Errorf("FindRefreshFamily of the spent token: %+v, %v; want the family", found, err)
 	}
+	if e.familyRevoked(t, f.ID) {
+		t.Fatal("FindRefreshFamily of a spent token revoked the family")
+	}
+	e.advance(time.Minute)
+	raw3 := e.rotate(t, f)
+	if got, err := e.s.RefreshFamilyByToken(e.ctx, raw3); err != nil || got.Generation != 3 ||
+		!got.FamilyExpiresAt.Equal(before.FamilyExpiresAt) || !got.CreatedAt.Equal(before.CreatedAt) {
+		t.Errorf("after a second rotation: %+v, %v; want generation 3 with the family's creation and absolute expiry", got, err)
+	}
+	// The spent token is now a replay.
+	_, err = e.s.RefreshFamilyByToken(e.ctx, raw2)
+	wantReused(t, err, "RefreshFamilyByToken of a rotated token")
 }
 
 func testRefreshReplay(t *testing.T, e *env) {
-	r1, raw1, a1 := e.family(t, storage.RefreshToken{ClientID: "report", UserID: "u1", SessionID: "s1"})
-	r2, _, a2 := e.rotate(t, r1)
-	r3, raw3, a3 := e.rotate(t, r2)
-	other, otherRaw, otherAlong := e.family(t, storage.RefreshToken{ClientID: "report", UserID: "u1", SessionID: "s1"})
+	// Which spent token comes back: the first generation's, or the one just before
+	// the live one.
+	for _, replayed := range []int{0, 1} {
+		t.Run(fmt.Sprintf("generation %d", replayed+1), func(t *testing.T) {
+			u := e.user(t)
+			f, raw1 := e.family(t, storage.RefreshFamily{ClientID: "report", UserID: u.ID, SessionID: "s1"})
+			raw2 := e.rotate(t, f)
+			raw3 := e.rotate(t, f)
+			other, otherRaw := e.family(t, storage.RefreshFamily{ClientID: "report", UserID: u.ID, SessionID: "s1"})
 
-	_, err := e.s.RefreshTokenByToken(e.ctx, raw1)
-	wantReused(t, err, "RefreshTokenByToken of a spent generation")
-	e.checkTokens(t, "the replayed family", false, []string{a1.ID, a2.ID, a3.ID}, []string{r1.ID, r2.ID, r3.ID})
-	_, err = e.s.RefreshTokenByToken(e.ctx, raw3)
-	wantNotFound(t, err, "the live generation of a revoked family")
-	if _, err := e.s.RefreshTokenByToken(e.ctx, raw1); err == nil {
-		t.Error("the replayed token works after its family was revoked")
-	}
-	n, na := e.next(r3)
-	if _, err := e.s.RotateRefreshToken(e.ctx, r3.ID, n, na); err == nil {
-		t.Error("a generation of a revoked family rotates")
-	}
+			_, err := e.s.RefreshFamilyByToken(e.ctx, []string{raw1, raw2}[replayed])
+			wantReused(t, err, "RefreshFamilyByToken of a spent token")
+			if !e.familyRevoked(t, f.ID) {
+				t.Error("a replay left its family live")
+			}
+			_, err = e.s.RefreshFamilyByToken(e.ctx, raw3)
+			wantNotFound(t, err, "the live token of a replayed family")
+			for _, raw := range []string{raw1, raw2} {
+				if _, err := e.s.RefreshFamilyByToken(e.ctx, raw); err == nil {
+					t.Error("a spent token works after its family was revoked")
+				}
+			}
+			_, err = e.s.RotateRefreshFamily(e.ctx, f, e.now().Add(time.Hour), e.now().Add(time.Hour))
+			wantNotFound(t, err, "rotating a replayed family")
 
-	if _, err := e.s.RefreshTokenByToken(e.ctx, otherRaw); err != nil {
-		t.Errorf("a replay revoked another family: %v", err)
+			if _, err := e.s.RefreshFamilyByToken(e.ctx, otherRaw); err != nil {
+				t.Errorf("a replay revoked another family of the same account, product and session: %v", err)
+			}
+			e.checkTokens(t, "another family", true, nil, []string{other.ID})
+			e.rotate(t, other)
+		})
 	}
-	e.checkTokens(t, "another family", true, []string{otherAlong.ID}, []string{other.ID})
 }
 
-func testRefreshRotateSpent(t *testing.T, e *env) {
-	r1, _, a1 := e.family(t, storage.RefreshToken{ClientID: "report", UserID: "u1"})
-	r2, _, a2 := e.rotate(t, r1)
-	n, a := e.next(r1)
-	_, err := e.s.RotateRefreshToken(e.ctx, r1.ID, n, a)
-	wantReused(t, err, "RotateRefreshToken of a spent generation")
-	e.checkTokens(t, "the replayed family", false, []string{a1.ID, a2.ID}, []string{r1.ID, r2.ID})
-	_, err = e.s.RefreshTokenByID(e.ctx, n.ID)
-	wantNotFound(t, err, "the generation a refused rotation offered")
-	if e.accessLive(t, a.ID) {
-		t.Error("the access token a refused rotation offered is live")
+// The provider rotates the family it read; another request may have rotated it since.
+// The stale copy's rotation is a replay, and writes no generation.
+func testRefreshRotateStale(t *testing.T, e *env) {
+	f, _ := e.family(t, storage.RefreshFamily{ClientID: "report", UserID: "u1"})
+	stale := *f
+	raw2 := e.rotate(t, f)
+	_, err := e.s.RotateRefreshFamily(e.ctx, &stale, e.now().Add(time.Hour), e.now().Add(time.Hour))
+	wantReused(t, err, "RotateRefreshFamily of a stale copy")
+	if stale.Generation != 1 {
+		t.Errorf("a refused rotation moved its copy to generation %d", stale.Generation)
 	}
+	got, err := e.s.RefreshFamilyByID(e.ctx, f.ID)
+	must(t, err)
+	if got.RevokedAt == nil || got.Generation != 2 || got.TokenHash != storage.HashSecret(raw2) {
+		t.Errorf("after a stale rotation the family is at generation %d, revoked %v; want generation 2 kept, revoked",
+			got.Generation, got.RevokedAt)
+	}
+	_, err = e.s.RefreshFamilyByToken(e.ctx, raw2)
+	wantNotFound(t, err, "the winner's token after a stale rotation")
 }
 
 func testRefreshIdleExpiry(t *testing.T, e *env) {
-	_, raw, _ := e.family(t, storage.RefreshToken{ClientID: "report", UserID: "u1"}) // idle hour
+	f, raw := e.family(t, storage.RefreshFamily{ClientID: "report", UserID: "u1"}) // idle hour
 	e.advance(time.Hour - time.Second)
-	if _, err := e.s.RefreshTokenByToken(e.ctx, raw); err != nil {
+	if _, err := e.s.RefreshFamilyByToken(e.ctx, raw); err != nil {
 		t.Fatalf("a second before idle expiry: %v", err)
 	}
 	e.advance(time.Second)
-	_, err := e.s.RefreshTokenByToken(e.ctx, raw)
-	wantNotFound(t, err, "RefreshTokenByToken at idle expiry")
+	_, err := e.s.RefreshFamilyByToken(e.ctx, raw)
+	wantNotFound(t, err, "RefreshFamilyByToken at idle expiry")
+	// Revocation still finds it.
+	if _, err := e.s.FindRefreshFamily(e.ctx, raw); err != nil {
+		t.Errorf("FindRefreshFamily of an expired family: %v", err)
+	}
+	// The provider read it a moment before it expired.
+	_, err = e.s.RotateRefreshFamily(e.ctx, f, e.now().Add(time.Hour), e.now().Add(time.Hour))
+	wantNotFound(t, err, "RotateRefreshFamily at idle expiry")
+	if !e.familyRevoked(t, f.ID) {
+		t.Error("a refused rotation left the family unrevoked")
+	}
 }
 
 func testRefreshFamilyExpiry(t *testing.T, e *env) {
 	// Idle expiry an hour, absolute expiry three hours: refreshing every 50 minutes
 	// keeps the family alive until its absolute expiry and no longer.
-	r, raw, _ := e.family(t, storage.RefreshToken{ClientID: "report", UserID: "u1", FamilyExpiresAt: e.now().Add(3 * time.Hour)})
-	for e.now().Add(50 * time.Minute).Before(start.Add(3 * time.Hour)) {
+	end := start.Add(3 * time.Hour)
+	f, raw := e.family(t, storage.RefreshFamily{ClientID: "report", UserID: "u1", FamilyExpiresAt: end})
+	for e.now().Add(50 * time.Minute).Before(end) {
 		e.advance(50 * time.Minute)
-		r, raw, _ = e.rotate(t, r)
+		raw = e.rotate(t, f)
 	}
-	if !r.ExpiresAt.After(start.Add(3 * time.Hour)) {
-		t.Fatalf("the test wants a live generation whose idle expiry %v passes the family's", r.ExpiresAt)
+	if !f.ExpiresAt.After(end) || !f.FamilyExpiresAt.Equal(end) {
+		t.Fatalf("the test wants a live generation whose idle expiry %v passes the family's %v", f.ExpiresAt, f.FamilyExpiresAt)
 	}
-	e.advance(start.Add(3*time.Hour).Sub(e.now()) - time.Second)
-	if _, err := e.s.RefreshTokenByToken(e.ctx, raw); err != nil {
+	e.advance(end.Sub(e.now()) - time.Second)
+	if _, err := e.s.RefreshFamilyByToken(e.ctx, raw); err != nil {
 		t.Fatalf("a second before the family's expiry: %v", err)
 	}
 	e.advance(time.Second)
-	_, err := e.s.RefreshTokenByToken(e.ctx, raw)
-	wantNotFound(t, err, "RefreshTokenByToken at the family's absolute expiry")
+	_, err := e.s.RefreshFamilyByToken(e.ctx, raw)
+	wantNotFound(t, err, "RefreshFamilyByToken at the family's absolute expiry")
+	_, err = e.s.RotateRefreshFamily(e.ctx, f, e.now().Add(time.Hour), e.now().Add(time.Hour))
+	wantNotFound(t, err, "RotateRefreshFamily at the family's absolute expiry")
+}
+
+// testRefreshExpiryZones stores expiry instants written in other time zones (the
+// caller's local time): the rotation compares them in SQL, where they must compare as
+// instants, not as wall-clock text.
+func testRefreshExpiryZones(t *testing.T, e *env) {
+	for _, zone := range []*time.Location{
+		time.FixedZone("MSK", 3*3600), time.FixedZone("EST", -5*3600), time.FixedZone("NPT", 5*3600+45*60),
+	} {
+		for _, which := range []string{"idle", "absolute"} {
+			t.Run(zone.String()+" "+which, func(t *testing.T) {
+				soon, later := e.now().Add(time.Hour).In(zone), e.now().Add(48*time.Hour).In(zone)
+				f := storage.RefreshFamily{ClientID: "report", UserID: "u1", ExpiresAt: soon, FamilyExpiresAt: later}
+				if which == "absolute" {
+					f.ExpiresAt, f.FamilyExpiresAt = later, soon
+				}
+				before, _ := e.family(t, f)
+				at, _ := e.family(t, f)
+				e.advance(time.Hour - time.Second)
+				_, err := e.s.RotateRefreshFamily(e.ctx, before, e.now().Add(time.Hour).In(zone), e.now().Add(time.Hour).In(zone))
+				if err != nil {
+					t.Errorf("rotating a second before the %s expiry: %v", which, err)
+				}
+				e.advance(time.Second)
+				_, err = e.s.RotateRefreshFamily(e.ctx, at, e.now().Add(time.Hour).In(zone), e.now().Add(time.Hour).In(zone))
+				wantNotFound(t, err, "rotating at the "+which+" expiry")
+			})
+		}
+	}
 }
 
 func testRefreshRevoked(t *testing.T, e *env) {
-	// revoke gets the first generation; the second must go with it.
+	// revoke gets the family, rotated once, and an access token with a row issued
+	// with the same account, product and code; rows says whether that revocation
+	// takes the row too (a family's revocation is of the family alone).
 	cases := []struct {
 		name   string
-		revoke func(first *storage.RefreshToken) error
+		rows   bool
+		revoke func(f *storage.RefreshFamily) error
 	}{
-		{"family", func(r *storage.RefreshToken) error { return e.s.RevokeRefreshFamily(e.ctx, r.FamilyID) }},
-		{"user and client", func(r *storage.RefreshToken) error {
-			return e.s.RevokeUserClientTokens(e.ctx, r.UserID, r.ClientID)
+		{"family", false, func(f *storage.RefreshFamily) error { return e.s.RevokeRefreshFamily(e.ctx, f.ID) }},
+		{"user and client", true, func(f *storage.RefreshFamily) error {
+			return e.s.RevokeUserClientTokens(e.ctx, f.UserID, f.ClientID)
 		}},
-		{"user", func(r *storage.RefreshToken) error { return e.s.RevokeUserTokens(e.ctx, r.UserID) }},
-		{"auth request", func(r *storage.RefreshToken) error { return e.s.RevokeAuthRequestTokens(e.ctx, r.AuthRequestID) }},
+		{"user", true, func(f *storage.RefreshFamily) error { return e.s.RevokeUserTokens(e.ctx, f.UserID) }},
+		{"auth request", true, func(f *storage.RefreshFamily) error { return e.s.RevokeAuthRequestTokens(e.ctx, f.AuthRequestID) }},
+		{"session", true, func(f *storage.RefreshFamily) error {
+			_, err := e.s.EndSession(e.ctx, f.SessionID)
+			return err
+		}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			user := "user-" + storage.NewID()
-			r1, _, a1 := e.family(t, storage.RefreshToken{ClientID: "report", UserID: user, AuthRequestID: storage.NewID()})
-			r2, raw2, a2 := e.rotate(t, r1)
-			keep, keepRaw, keepAlong := e.family(t, storage.RefreshToken{ClientID: "sign", UserID: "someone-else", AuthRequestID: storage.NewID()})
-			must(t, c.revoke(r1))
-			_, err := e.s.RefreshTokenByToken(e.ctx, raw2)
-			wantNotFound(t, err, "a revoked refresh token")
-			e.checkTokens(t, "revoked", false, []string{a1.ID, a2.ID}, []string{r1.ID, r2.ID})
-			if _, err := e.s.RefreshTokenByToken(e.ctx, keepRaw); err != nil {
+			u := e.user(t)
+			sess, _ := e.session(t, u.ID)
+			keys := storage.RefreshFamily{ClientID: "report", UserID: u.ID, SessionID: sess.ID, AuthRequestID: storage.NewID()}
+			f, _ := e.family(t, keys)
+			raw2 := e.rotate(t, f)
+			row := e.access(t, storage.AccessToken{ClientID: keys.ClientID, UserID: keys.UserID, SessionID: keys.SessionID,
+				AuthRequestID: keys.AuthRequestID})
+			// Another product of the account (of another account where the whole
+			// account's tokens go), in another session, from another code.
+			keepUser := u
+			if c.name == "user" {
+				keepUser = e.user(t)
+			}
+			otherSess, _ := e.session(t, keepUser.ID)
+			keep, keepRaw := e.family(t, storage.RefreshFamily{ClientID: "sign", UserID: keepUser.ID, SessionID: otherSess.ID,
+				AuthRequestID: storage.NewID()})
+			e.advance(time.Minute)
+			must(t, c.revoke(f))
+			_, err := e.s.RefreshFamilyByToken(e.ctx, raw2)
+			wantNotFound(t, err, "the live token of a revoked family")
+			got, err := e.s.RefreshFamilyByID(e.ctx, f.ID)
+			must(t, err)
+			if got.RevokedAt == nil || !got.RevokedAt.Equal(e.now()) {
+				t.Errorf("the family's revoked_at is %v; want now", got.RevokedAt)
+			}
+			_, err = e.s.RotateRefreshFamily(e.ctx, f, e.now().Add(time.Hour), e.now().Add(time.Hour))
+			wantNotFound(t, err, "rotating a revoked family")
+			if e.accessLive(t, row.ID) == c.rows {
+				t.Errorf("the access token row with the same keys: live %v; want %v", c.rows, !c.rows)
+			}
+			if _, err := e.s.RefreshFamilyByToken(e.ctx, keepRaw); err != nil {
 				t.Errorf("an unrelated family: %v", err)
 			}
-			e.checkTokens(t, "unrelated", true, []string{keepAlong.ID}, []string{keep.ID})
+			e.checkTokens(t, "unrelated", true, nil, []string{keep.ID})
+
+			// Revoking again keeps the first revocation's time.
+			e.advance(time.Minute)
+			must(t, e.s.RevokeRefreshFamily(e.ctx, f.ID))
+			if again, err := e.s.RefreshFamilyByID(e.ctx, f.ID); err != nil || !again.RevokedAt.Equal(*got.RevokedAt) {
+				t.Errorf("revoking a revoked family: %+v, %v; want revoked_at %v kept", again, err, got.RevokedAt)
+			}
 		})
 	}
+	must(t, e.s.RevokeRefreshFamily(e.ctx, "absent")) // RFC 7009: not an error
+}
+
+// RFC 7009 on one of a family's access tokens: it and the earlier ones end, the family
+// and its later access tokens do not.
+func testRevokeFamilyAccess(t *testing.T, e *env) {
+	through := func(f *storage.RefreshFamily) (int64, *time.Time) {
+		t.Helper()
+		got, err := e.s.RefreshFamilyByAccessID(e.ctx, f.AccessID)
+		must(t, err)
+		return got.AccessRevokedThrough, got.RevokedAt
+	}
+	f, _ := e.family(t, storage.RefreshFamily{ClientID: "report", UserID: "u1"})
+	other, _ := e.family(t, storage.RefreshFamily{ClientID: "report", UserID: "u1"})
+	if n, _ := through(f); n != 0 {
+		t.Fatalf("a new family has access tokens revoked through %d; want 0", n)
+	}
+	e.rotate(t, f)
+	raw3 := e.rotate(t, f)
+	for _, step := range []struct {
+		generation, want int64
+		why              string
+	}{
+		{2, 2, "revoking generation 2"},
+		{1, 2, "an earlier generation afterwards lowers nothing"},
+		{2, 2, "the same again"},
+		{3, 3, "the live generation"},
+	} {
+		must(t, e.s.RevokeFamilyAccess(e.ctx, f.ID, step.generation))
+		n, revoked := through(f)
+		if n != step.want || revoked != nil {
+			t.Errorf("%s: access revoked through %d, family revoked %v; want %d, family live", step.why, n, revoked, step.want)
+		}
+	}
+	// The family itself goes on: its live token works and it rotates, keeping the mark.
+	got, err := e.s.RefreshFamilyByToken(e.ctx, raw3)
+	must(t, err)
+	if got.AccessRevokedThrough != 3 {
+		t.Errorf("RefreshFamilyByToken: access revoked through %d; want 3", got.AccessRevokedThrough)
+	}
+	e.rotate(t, got)
+	if n, _ := through(f); n != 3 {
+		t.Errorf("after a rotation access tokens are revoked through %d; want 3 kept", n)
+	}
+	must(t, e.s.RevokeFamilyAccess(e.ctx, f.ID, 4))
+	if n, _ := through(f); n != 4 {
+		t.Errorf("revoking the new generation's access token: through %d; want 4", n)
+	}
+	if n, _ := through(other); n != 0 {
+		t.Errorf("another family's access tokens are revoked through %d; want 0", n)
+	}
+	must(t, e.s.RevokeFamilyAccess(e.ctx, "absent", 1)) // RFC 7009: not an error
 }
 
 func testRefreshRaceRotate(t *testing.T, e *env) {
-	r1, _, _ := e.family(t, storage.RefreshToken{ClientID: "report", UserID: "u1"})
-	nexts := make([]*storage.RefreshToken, racers)
-	alongs := make([]*storage.AccessToken, racers)
-	for i := range racers {
-		nexts[i], alongs[i] = e.next(r1)
+	f, _ := e.family(t, storage.RefreshFamily{ClientID: "report", UserID: "u1"})
+	// Each racer rotates its own copy of the family as read, as concurrent requests
+	// presenting the same token do.
+	copies := make([]*storage.RefreshFamily, racers)
+	raws := make([]string, racers)
+	for i := range copies {
+		c := *f
+		copies[i] = &c
 	}
 	errs := race(racers, func(i int) error {
-		_, err := e.s.RotateRefreshToken(e.ctx, r1.ID, nexts[i], alongs[i])
+		var err error
+		raws[i], err = e.s.RotateRefreshFamily(e.ctx, copies[i], e.now().Add(time.Hour), e.now().Add(time.Hour))
 		return err
 	})
 	winner := oneWinner(t, errs, storage.IsReused, "IsReused")
-	for i := range racers {
-		_, err := e.s.RefreshTokenByID(e.ctx, nexts[i].ID)
-		if i == winner {
-			must(t, err)
-			continue
-		}
-		wantNotFound(t, err, "a losing racer's generation (its transaction must roll back)")
-		if e.accessLive(t, alongs[i].ID) {
-			t.Errorf("racer %d lost but its access token is live", i)
+	got, err := e.s.RefreshFamilyByID(e.ctx, f.ID)
+	must(t, err)
+	// One rotation was applied, the winner's; a losing racer is a replay of the spent
+	// generation, and revokes the family.
+	if got.Generation != 2 || got.TokenHash != storage.HashSecret(raws[winner]) {
+		t.Errorf("after the race the family is at generation %d with hash %q; want the winner's generation 2", got.Generation, got.TokenHash)
+	}
+	if got.RevokedAt == nil {
+		t.Error("racing rotations left the family live")
+	}
+	for i, c := range copies {
+		if i != winner && (c.Generation != 1 || raws[i] != "") {
+			t.Errorf("racer %d lost but its copy moved to generation %d, token %q", i, c.Generation, raws[i])
 		}
 	}
-	// A losing racer is a replay of the spent generation: the family is revoked.
-	e.checkTokens(t, "the raced family", false, []string{alongs[winner].ID}, []string{r1.ID, nexts[winner].ID})
+}
+
+// Reads may be answered by other connections than the writes (SQLite's read pool):
+// a read right after a write must still see it, and every revocation must take effect
+// for the very next read.
+func testReadYourWrites(t *testing.T, e *env) {
+	u := e.user(t)
+	for i := range 20 {
+		a := e.access(t, storage.AccessToken{ClientID: "report", UserID: u.ID})
+		if !e.accessLive(t, a.ID) {
+			t.Fatalf("round %d: an access token is not found right after it was created", i)
+		}
+		must(t, e.s.RevokeAccessToken(e.ctx, a.ID))
+		if e.accessLive(t, a.ID) {
+			t.Fatalf("round %d: an access token is live right after it was revoked", i)
+		}
+		denied := "m-" + storage.NewID()
+		must(t, e.s.DenyAccessToken(e.ctx, denied, "report", e.now().Add(time.Hour)))
+		if d, err := e.s.AccessTokenDenied(e.ctx, denied); err != nil || !d {
+			t.Fatalf("round %d: a denied access token right after the denial: denied %v, %v", i, d, err)
+		}
+
+		f, raw1 := e.family(t, storage.RefreshFamily{ClientID: "report", UserID: u.ID})
+		if _, err := e.s.RefreshFamilyByToken(e.ctx, raw1); err != nil {
+			t.Fatalf("round %d: a new refresh token: %v", i, err)
+		}
+		if _, err := e.s.RefreshFamilyByAccessID(e.ctx, f.AccessID); err != nil {
+			t.Fatalf("round %d: a new family by its access id: %v", i, err)
+		}
+		raw2 := e.rotate(t, f)
+		if got, err := e.s.RefreshFamilyByToken(e.ctx, raw2); err != nil || got.Generation != 2 {
+			t.Fatalf("round %d: the next token right after rotation: %+v, %v", i, got, err)
+		}
+		if got, err := e.s.RefreshFamilyByAccessID(e.ctx, f.AccessID); err != nil || got.Generation != 2 {
+			t.Fatalf("round %d: the family by its access id right after rotation: %+v, %v", i, got, err)
+		}
+		must(t, e.s.RevokeFamilyAccess(e.ctx, f.ID, 2))
+		if got, err := e.s.RefreshFamilyByAccessID(e.ctx, f.AccessID); err != nil || got.AccessRevokedThrough != 2 {
+			t.Fatalf("round %d: the family's access tokens right after their revocation: %+v, %v", i, got, err)
+		}
+		_, err := e.s.RefreshFamilyByToken(e.ctx, raw1)
+		wantReused(t, err, "the spent token right after rotation")
+		if _, err := e.s.RefreshFamilyByToken(e.ctx, raw2); !storage.IsNotFound(err) {
+			t.Fatalf("round %d: the family's live token right after a replay revoked it: %v", i, err)
+		}
+		if got, err := e.s.RefreshFamilyByAccessID(e.ctx, f.AccessID); err != nil || got.RevokedAt == nil {
+			t.Fatalf("round %d: the family by its access id right after a replay revoked it: %+v, %v", i, got, err)
+		}
+
+		g, graw := e.family(t, storage.RefreshFamily{ClientID: "report", UserID: u.ID})
+		must(t, e.s.RevokeRefreshFamily(e.ctx, g.ID))
+		if _, err := e.s.RefreshFamilyByToken(e.ctx, graw); !storage.IsNotFound(err) {
+			t.Fatalf("round %d: a refresh token right after its family was revoked: %v", i, err)
+		}
+		if got, err := e.s.RefreshFamilyByAccessID(e.ctx, g.AccessID); err != nil || got.RevokedAt == nil {
+			t.Fatalf("round %d: a family by its access id right after it was revoked: %+v, %v", i, got, err)
+		}
+	}
+	f, raw := e.family(t, storage.RefreshFamily{ClientID: "report", UserID: u.ID})
+	_, err := e.s.SetUserBlocked(e.ctx, u.ID, true)
+	must(t, err)
+	got, err := e.s.UserByID(e.ctx, u.ID)
+	must(t, err)
+	if !got.Blocked {
+		t.Error("an account read right after it was blocked is not blocked")
+	}
+	if _, err := e.s.RefreshFamilyByToken(e.ctx, raw); !storage.IsNotFound(err) {
+		t.Errorf("a refresh token right after its account was blocked: %v", err)
+	}
+	if got, err := e.s.RefreshFamilyByAccessID(e.ctx, f.AccessID); err != nil || got.RevokedAt == nil {
+		t.Errorf("a family by its access id right after its account was blocked: %+v, %v", got, err)
+	}
+}
+
+// The same, with many requests writing and reading at once.
+func testRaceReadYourWrites(t *testing.T, e *env) {
+	errs := race(racers, func(i int) error {
+		for range 10 {
+			// Not e.family: it fails the test, which only the test's goroutine may do.
+			f := &storage.RefreshFamily{ClientID: "report", UserID: "u1"}
+			e.familyDefaults(f)
+			raw1, err := e.s.CreateRefreshFamily(e.ctx, f)
+			if err != nil {
+				return err
+			}
+			if _, err := e.s.RefreshFamilyByToken(e.ctx, raw1); err != nil {
+				return fmt.Errorf("racer %d: refresh token right after it was created: %w", i, err)
+			}
+			if _, err := e.s.RefreshFamilyByAccessID(e.ctx, f.AccessID); err != nil {
+				return fmt.Errorf("racer %d: family by its access id right after it was created: %w", i, err)
+			}
+			raw2, err := e.s.RotateRefreshFamily(e.ctx, f, e.now().Add(time.Hour), e.now().Add(time.Hour))
+			if err != nil {
+				return fmt.Errorf("racer %d: rotate: %w", i, err)
+			}
+			if _, err := e.s.RefreshFamilyByToken(e.ctx, raw2); err != nil {
+				return fmt.Errorf("racer %d: next token right after rotation: %w", i, err)
+			}
+			if err := e.s.RevokeFamilyAccess(e.ctx, f.ID, f.Generation); err != nil {
+				return err
+			}
+			if got, err := e.s.RefreshFamilyByAccessID(e.ctx, f.AccessID); err != nil || got.AccessRevokedThrough != f.Generation {
+				return fmt.Errorf("racer %d: family's access tokens right after their revocation: %+v, %v", i, got, err)
+			}
+			if err := e.s.RevokeRefreshFamily(e.ctx, f.ID); err != nil {
+				return err
+			}
+			if _, err := e.s.RefreshFamilyByToken(e.ctx, raw2); !storage.IsNotFound(err) {
+				return fmt.Errorf("racer %d: refresh token right after its family was revoked: %v", i, err)
+			}
+			if got, err := e.s.RefreshFamilyByAccessID(e.ctx, f.AccessID); err != nil || got.RevokedAt == nil {
+				return fmt.Errorf("racer %d: family by its access id right after it was revoked: %+v, %v", i, got, err)
+			}
+			denied := "m-" + storage.NewID()
+			if err := e.s.DenyAccessToken(e.ctx, denied, "report", e.now().Add(time.Hour)); err != nil {
+				return err
+			}
+			if d, err := e.s.AccessTokenDenied(e.ctx, denied); err != nil || !d {
+				return fmt.Errorf("racer %d: access token right after its denial: denied %v, %v", i, d, err)
+			}
+		}
+		return nil
+	})
+	must(t, errors.Join(errs...))
 }

@@ -468,7 +468,7 @@ func TestClientRemove(t *testing.T) {
 			}
 			contains(t, "stderr", res.stderr, tt.stderr)
 			_, err := h.store.ClientByID(h.ctx, tt.id)
-			rt, rerr := h.store.RefreshTokenByID(h.ctx, tok.ID)
+			rt, rerr := h.store.RefreshFamilyByID(h.ctx, tok.ID)
 			if rerr != nil {
 				t.Fatal(rerr)
 			}
@@ -490,20 +490,19 @@ func TestClientRemove(t *testing.T) {
 	}
 }
 
-// refreshToken issues a refresh token (and an access token) to clientID.
-func (h *harness) refreshToken(clientID, userID, sessionID string) *storage.RefreshToken {
+// refreshToken issues a refresh token family to clientID.
+func (h *harness) refreshToken(clientID, userID, sessionID string) *storage.RefreshFamily {
 	h.t.Helper()
 	now := h.store.Now()
-	rt := &storage.RefreshToken{
-		ID: storage.NewID(), FamilyID: storage.NewID(), ClientID: clientID, UserID: userID, SessionID: sessionID,
+	f := &storage.RefreshFamily{
+		ClientID: clientID, UserID: userID, SessionID: sessionID,
 		Scopes: storage.StringList{"openid", "offline_access"}, AuthTime: now,
-		ExpiresAt: now.Add(time.Hour), FamilyExpiresAt: now.Add(24 * time.Hour),
+		ExpiresAt: now.Add(time.Hour), FamilyExpiresAt: now.Add(24 * time.Hour), AccessExpiresAt: now.Add(15 * time.Minute),
 	}
-	at := &storage.AccessToken{ID: storage.NewID(), ClientID: clientID, UserID: userID, SessionID: sessionID, ExpiresAt: now.Add(time.Hour)}
-	if _, err := h.store.CreateRefreshToken(h.ctx, rt, at); err != nil {
+	if _, err := h.store.CreateRefreshFamily(h.ctx, f); err != nil {
 		h.t.Fatal(err)
 	}
-	return rt
+	return f
 }
 
 func TestClientRotateSecret(t *testing.T) {
@@ -760,7 +759,7 @@ func TestUserBlock(t *testing.T) {
 			if _, err := h.store.SessionByToken(h.ctx, cookie); !storage.IsNotFound(err) {
 				t.Errorf("session still live: %v", err)
 			}
-			if got, err := h.store.RefreshTokenByID(h.ctx, rt.ID); err != nil || got.RevokedAt == nil {
+			if got, err := h.store.RefreshFamilyByID(h.ctx, rt.ID); err != nil || got.RevokedAt == nil {
 				t.Errorf("refresh token not revoked (err %v)", err)
 			}
 			if d, err := h.store.LogoutDeliveries(h.ctx, sess.ID); err != nil || len(d) != 1 || d[0].URI != "https://r.example.ru/bcl" {
@@ -773,7 +772,7 @@ func TestUserBlock(t *testing.T) {
 			if _, err := h.store.SessionByToken(h.ctx, otherCookie); err != nil {
 				t.Errorf("another account's session ended: %v", err)
 			}
-			if got, _ := h.store.RefreshTokenByID(h.ctx, otherRT.ID); got == nil || got.RevokedAt != nil {
+			if got, _ := h.store.RefreshFamilyByID(h.ctx, otherRT.ID); got == nil || got.RevokedAt != nil {
 				t.Error("another account's refresh token revoked")
 			}
 
@@ -785,7 +784,7 @@ func TestUserBlock(t *testing.T) {
 			if got, _ := h.store.UserByID(h.ctx, u.ID); got.Blocked {
 				t.Error("account still blocked")
 			}
-			if got, _ := h.store.RefreshTokenByID(h.ctx, rt.ID); got.RevokedAt == nil {
+			if got, _ := h.store.RefreshFamilyByID(h.ctx, rt.ID); got.RevokedAt == nil {
 				t.Error("unblock brought a revoked token back")
 			}
 			un2 := h.mustRun("", "user", "unblock", tt.user(u))
@@ -889,7 +888,7 @@ func TestBackends(t *testing.T) {
 			if _, err := h.store.SessionByToken(h.ctx, cookie); !storage.IsNotFound(err) {
 				t.Errorf("session still live: %v", err)
 			}
-			if got, err := h.store.RefreshTokenByID(h.ctx, rt.ID); err != nil || got.RevokedAt == nil {
+			if got, err := h.store.RefreshFamilyByID(h.ctx, rt.ID); err != nil || got.RevokedAt == nil {
 				t.Errorf("refresh token not revoked (err %v)", err)
 			}
 			list := h.mustRun("", "user", "list", "--limit", "1", "--offset", "1").stdout

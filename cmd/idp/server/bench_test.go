@@ -1,10 +1,11 @@
 package server
 
-// Benchmarks of the real server: Server.Run on a loopback port, production options
-// (DefaultOptions, argon2id DefaultParams, JSON request log), driven over HTTP with
-// keep-alive connections by b.RunParallel. The load generator runs in the same
-// process, so it shares the CPUs with the server: the figures are what one machine
-// does while also generating its own load.
+// Benchmarks of the real server: Server.Run on a loopback port in a process of its own
+// (benchserver_test.go), production options (DefaultOptions, argon2id DefaultParams,
+// JSON request log), driven over HTTP with keep-alive connections by b.RunParallel
+// from this process. The load generator shares the CPUs with the server, so ops/s is
+// what one machine does while also generating its own load; the CPU figures tell the
+// two apart.
 //
 //	task bench                       # everything, SQLite and PostgreSQL (see Taskfile.yml)
 //	go test -run '^$' -bench 'Endpoints/sqlite/ES256' ./cmd/idp/server
@@ -12,14 +13,16 @@ package server
 // Per sub-benchmark: ops/s, p50-ms and p99-ms of one operation (closed loop with
 // benchParallelism×GOMAXPROCS goroutines, so latencies are those at saturation; the
 // load run in load_test.go measures latency below the peak), and CPU time:
-// cpu-µs/op of this process (server and load generator), db-cpu-µs/op of the
-// PostgreSQL backends, and others-cpu-% — the share of the machine the rest of it used
+// cpu-µs/op of the server process, loadgen-cpu-µs/op of the load generator,
+// db-cpu-µs/op of the PostgreSQL backends, and others-cpu-% — the share of the machine the rest of it used
 // meanwhile; a figure taken while that is far from 0 is not the machine's own.
 //
 // Against the same work done alone on the same CPUs, measured in the same run: token
 // grants report sig-ceiling-ops/s (go-jose signatures a second for IDP_SIGNING_ALG,
 // divided by the signatures one grant makes), sig-ceiling-% (ops/s against it) and
-// cpu-sig-ceiling-% (the same ratio in CPU time, which other load does not skew); the
+// cpu-sig-ceiling-% (the same ratio in CPU time: the signing's CPU time against the
+// server's and the database's for one grant, which the load generator and other load
+// do not skew); the
 // password sign-in reports hash-ceiling-* against argon2id alone.
 
 import (
@@ -36,7 +39,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"math"
 	"net"
 	"net/http"
@@ -83,7 +85,7 @@ type benchEnv struct {
 	tb     testing.TB
 	alg    string
 	issuer string
-	srv    *Server
+	server *benchServer
 	tr     *http.Transport
 	api    *http.Client // no cookies, no redirects
 	phones []string     // accounts, all with benchPassword
@@ -98,10 +100,8 @@ type benchEnv struct {
 }
 
 // newBenchEnv starts the server as `idp serve` would, on SQLite or PostgreSQL, with
-// IDP_SIGNING_ALG=alg. Deviations from DefaultOptions, none of which changes the
-// per-request work: codes live 10 minutes (codes are made before the timed part),
-// and the per-IP sign-in limit is lifted (every benchmark browser is 127.0.0.1; the
-// counter is still written on each attempt).
+// IDP_SIGNING_ALG=alg, in a process of its own (startBenchServer) with benchOptions.
+// The schema, the products, the signing keys and the accounts are made here first.
 func newBenchEnv(tb testing.TB, backend, alg string) *benchEnv {
 	tb.Helper()
 	dir := tb.TempDir()
@@ -119,25 +119,7 @@ func newBenchEnv(tb testing.TB, backend, alg string) *benchEnv {
 			}
 		})
 	}
-	// Production logs one JSON line per request; write them where a write still costs
-	// a system call but no terminal slows the run.
-	devNull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	prevLogger := slog.Default()
-	slog.SetDefault(NewLogger(devNull, false))
-	tb.Cleanup(func() {
-		slog.SetDefault(prevLogger)
-		_ = devNull.Close()
-	})
-
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	_ = ln.Close() // Run listens itself; a lost race for the port fails below
+	addr := freeLoopbackAddr(tb)
 	e := &benchEnv{tb: tb, alg: alg, issuer: "http://" + addr, chains: make(chan string, 1024), pg: pg}
 	clients := fmt.Sprintf(`clients:
   - id: report
@@ -166,32 +148,27 @@ func newBenchEnv(tb testing.TB, backend, alg string) *benchEnv {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	opts := DefaultOptions()
-	opts.LookupEnv = func(string) (string, bool) { return "", false }
-	opts.Lifetimes.Code = 10 * time.Minute
-	opts.PasswordLimits.AttemptsPerIP = math.MaxInt64
 	ctx := context.Background()
-	srv, err := New(ctx, cfg, opts)
+	seed, err := New(ctx, cfg, benchOptions())
 	if err != nil {
 		tb.Fatal(err)
 	}
-	e.srv = srv
-	hash, err := password.NewHasher(opts.PasswordParams).Hash(benchPassword)
+	hash, err := password.NewHasher(password.DefaultParams).Hash(benchPassword)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	for i := range benchUsers {
 		phone := fmt.Sprintf("+7910%07d", 5940000+i)
 		u := &storage.User{Phone: &phone, PhoneVerified: true, PasswordHash: hash, FamilyName: "Иванов", GivenName: "Иван"}
-		if err := srv.Store.CreateUser(ctx, u); err != nil {
+		if err := seed.Store.CreateUser(ctx, u); err != nil {
 			tb.Fatal(err)
 		}
 		e.phones = append(e.phones, phone)
 	}
-
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(runCtx) }()
+	if err := seed.Close(); err != nil {
+		tb.Fatal(err)
+	}
+	e.server = startBenchServer(tb, env)
 	e.tr = &http.Transport{
 		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		MaxIdleConns:        1024,
@@ -204,13 +181,7 @@ func newBenchEnv(tb testing.TB, backend, alg string) *benchEnv {
 		Timeout:       30 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
-	tb.Cleanup(func() {
-		e.tr.CloseIdleConnections()
-		stop()
-		if err := <-done; err != nil {
-			tb.Error("server stopped: ", err)
-		}
-	})
+	tb.Cleanup(e.tr.CloseIdleConnections)
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		resp, err := e.api.Get(e.issuer + "/readyz")
@@ -222,8 +193,8 @@ func newBenchEnv(tb testing.TB, backend, alg string) *benchEnv {
 			}
 		}
 		select {
-		case err := <-done:
-			tb.Fatalf("server did not start: %v", err)
+		case <-e.server.exited:
+			tb.Fatal("the server process ended")
 		default:
 		}
 		if time.Now().After(deadline) {
@@ -606,18 +577,21 @@ func (e *benchEnv) parallel(b *testing.B, work cost, newWorker func() (op func()
 	}
 }
 
-// cpuSnap is the CPU time used so far by this process, by the PostgreSQL backends that
-// serve the server's connections, and by the whole machine.
+// cpuSnap is the CPU time used so far by the server process, by this one (the load
+// generator), by the PostgreSQL backends that serve the server's connections, and by
+// the whole machine.
 type cpuSnap struct {
-	proc    time.Duration
+	proc    time.Duration // the server
 	procOK  bool
+	loadgen time.Duration
 	db      map[int]time.Duration // by backend pid; nil on SQLite
 	machine machineCPU
 }
 
 func (e *benchEnv) cpuNow() cpuSnap {
 	s := cpuSnap{}
-	s.proc, s.procOK = processCPU()
+	s.proc, s.procOK = statCPU(fmt.Sprintf("/proc/%d/stat", e.server.pid))
+	s.loadgen, _ = processCPU()
 	s.db = e.backendCPU()
 	s.machine = readMachineCPU()
 	return s
@@ -625,18 +599,19 @@ func (e *benchEnv) cpuNow() cpuSnap {
 
 // cpuUse is the CPU time used between two snapshots.
 type cpuUse struct {
-	proc, db     time.Duration
+	proc, db     time.Duration // the server, the database
+	loadgen      time.Duration
 	procOK, dbOK bool
 	others       float64 // % of the machine's capacity used by every other process
 	othersOK     bool
 }
 
-// cpuSince returns the CPU time used since s: by this process (the server and the load
-// generator), on PostgreSQL by the database backends (a backend that ended in between
+// cpuSince returns the CPU time used since s: by the server process, by the load
+// generator, on PostgreSQL by the database backends (a backend that ended in between
 // is missed; the pool keeps its connections), and by everything else on the machine.
 func (e *benchEnv) cpuSince(s cpuSnap) cpuUse {
 	now := e.cpuNow()
-	u := cpuUse{proc: now.proc - s.proc, procOK: s.procOK && now.procOK}
+	u := cpuUse{proc: now.proc - s.proc, procOK: s.procOK && now.procOK, loadgen: now.loadgen - s.loadgen}
 	if s.db != nil && now.db != nil {
 		for pid, t := range now.db {
 			u.db += t - s.db[pid]
@@ -645,19 +620,20 @@ func (e *benchEnv) cpuSince(s cpuSnap) cpuUse {
 	}
 	if s.machine.ok && now.machine.ok && now.machine.total > s.machine.total {
 		capacity := float64(now.machine.total - s.machine.total)
-		busy := float64(now.machine.busy-s.machine.busy) - float64(u.proc+u.db)/float64(machineTick)
+		busy := float64(now.machine.busy-s.machine.busy) - float64(u.proc+u.loadgen+u.db)/float64(machineTick)
 		u.others, u.othersOK = max(0, 100*busy/capacity), true
 	}
 	return u
 }
 
-// report adds the CPU metrics for n operations: cpu-µs/op (this process: the server and
-// the load generator), db-cpu-µs/op (PostgreSQL backends) and others-cpu-% (what the
+// report adds the CPU metrics for n operations: cpu-µs/op (the server process),
+// loadgen-cpu-µs/op (this one), db-cpu-µs/op (PostgreSQL backends) and others-cpu-% (what the
 // rest of the machine used meanwhile, in % of all its CPUs: figures taken while it is
 // far from 0 are not the machine's own).
 func (u cpuUse) report(b *testing.B, n float64) {
 	if u.procOK && n > 0 {
 		b.ReportMetric(float64(u.proc)/float64(time.Microsecond)/n, "cpu-µs/op")
+		b.ReportMetric(float64(u.loadgen)/float64(time.Microsecond)/n, "loadgen-cpu-µs/op")
 	}
 	if u.dbOK && n > 0 {
 		b.ReportMetric(float64(u.db)/float64(time.Microsecond)/n, "db-cpu-µs/op")

@@ -4,8 +4,8 @@ package server
 // loop, as BenchmarkEndpoints), then offer 70 % of it open-loop — requests start on a
 // fixed schedule whether or not earlier ones have finished — and measure latency from
 // each request's scheduled start (so a stall is not hidden by the driver waiting for
-// it) and the Go heap and process RSS after a full GC, before and after, to show that
-// memory does not grow with the requests served.
+// it) and the server process's Go heap and RSS after a full GC, before and after, to
+// show that memory does not grow with the requests served.
 //
 //	go test -run '^$' -bench 'Load' ./cmd/idp/server
 //
@@ -139,9 +139,10 @@ func openLoop(rate float64, workers int, op loadOp, r *loadRecorder) {
 
 // memSnapshot is the live Go heap and the process's resident memory after a full GC.
 type memSnapshot struct {
-	heapAlloc, heapInuse uint64
-	rss                  uint64 // 0 when unknown
-	goroutines           int
+	HeapAlloc  uint64 `json:"heap_alloc"`
+	HeapInuse  uint64 `json:"heap_inuse"`
+	RSS        uint64 `json:"rss"` // 0 when unknown
+	Goroutines int    `json:"goroutines"`
 }
 
 func snapshotMemory() memSnapshot {
@@ -149,11 +150,11 @@ func snapshotMemory() memSnapshot {
 	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	s := memSnapshot{heapAlloc: ms.HeapAlloc, heapInuse: ms.HeapInuse, goroutines: runtime.NumGoroutine()}
+	s := memSnapshot{HeapAlloc: ms.HeapAlloc, HeapInuse: ms.HeapInuse, Goroutines: runtime.NumGoroutine()}
 	if raw, err := os.ReadFile("/proc/self/statm"); err == nil {
 		if f := bytes.Fields(raw); len(f) > 1 {
 			if pages, err := strconv.ParseUint(string(f[1]), 10, 64); err == nil {
-				s.rss = pages * uint64(os.Getpagesize())
+				s.RSS = pages * uint64(os.Getpagesize())
 			}
 		}
 	}
@@ -246,11 +247,17 @@ func runLoad(b *testing.B, env func() *benchEnv, prepare func() (loadOp, error))
 		b.Fatal("warm-up: ", warm.firstErr)
 	}
 	r := newLoadRecorder(rate, loadSeconds())
-	before := snapshotMemory()
+	before, err := env().serverMemory()
+	if err != nil {
+		b.Fatal(err)
+	}
 	cpu0 := env().cpuNow()
 	openLoop(rate, loadWorkers, op, r)
 	use := env().cpuSince(cpu0)
-	after := snapshotMemory()
+	after, err := env().serverMemory()
+	if err != nil {
+		b.Fatal(err)
+	}
 	errors := r.errors.Load()
 	if r.firstErr != nil {
 		b.Errorf("%d of %d requests failed; the first: %v", errors, len(r.latency), r.firstErr)
@@ -262,8 +269,8 @@ func runLoad(b *testing.B, env func() *benchEnv, prepare func() (loadOp, error))
 		"heap %.1f → %.1f MiB, RSS %.1f → %.1f MiB, goroutines %d → %d, after %d requests",
 		peak, rate, 100*loadFraction(), r.elapsed.Round(time.Millisecond), achieved,
 		ms(percentile(latency, .5)), ms(percentile(latency, .95)), ms(percentile(latency, .99)),
-		ms(percentile(latency, 1)), mib(before.heapAlloc), mib(after.heapAlloc), mib(before.rss), mib(after.rss),
-		before.goroutines, after.goroutines, len(latency))
+		ms(percentile(latency, 1)), mib(before.HeapAlloc), mib(after.HeapAlloc), mib(before.RSS), mib(after.RSS),
+		before.Goroutines, after.Goroutines, len(latency))
 	report = func(b *testing.B) {
 		b.ReportMetric(1e9/achieved, "ns/op")
 		b.ReportMetric(peak, "peak-ops/s")
@@ -274,12 +281,12 @@ func runLoad(b *testing.B, env func() *benchEnv, prepare func() (loadOp, error))
 		b.ReportMetric(ms(percentile(latency, .99)), "p99-ms")
 		b.ReportMetric(ms(percentile(service, .99)), "svc-p99-ms")
 		b.ReportMetric(float64(errors), "errors")
-		b.ReportMetric(mib(before.heapAlloc), "heap-before-MiB")
-		b.ReportMetric(mib(after.heapAlloc), "heap-after-MiB")
-		b.ReportMetric((float64(after.heapAlloc)-float64(before.heapAlloc))/served, "heap-growth-B/req")
-		if before.rss > 0 {
-			b.ReportMetric(mib(before.rss), "rss-before-MiB")
-			b.ReportMetric(mib(after.rss), "rss-after-MiB")
+		b.ReportMetric(mib(before.HeapAlloc), "heap-before-MiB")
+		b.ReportMetric(mib(after.HeapAlloc), "heap-after-MiB")
+		b.ReportMetric((float64(after.HeapAlloc)-float64(before.HeapAlloc))/served, "heap-growth-B/req")
+		if before.RSS > 0 {
+			b.ReportMetric(mib(before.RSS), "rss-before-MiB")
+			b.ReportMetric(mib(after.RSS), "rss-after-MiB")
 		}
 		use.report(b, served)
 	}

@@ -795,6 +795,95 @@ func TestClientCredentials(t *testing.T) {
 	}
 }
 
+// TestClientCredentialsRevocation: a product's own token is not stored when it is
+// issued, and still ends when it is revoked (RFC 7009) or the product is removed.
+func TestClientCredentialsRevocation(t *testing.T) {
+	for _, backend := range backends() {
+		t.Run(backend, func(t *testing.T) {
+			env := newTestEnv(t, backend)
+			issue := func(e *testEnv) string {
+				r := e.call("/oauth/token", viaBasic("signature"), url.Values{"grant_type": {"client_credentials"}})
+				if r.status != 200 || r.str("access_token") == "" {
+					e.t.Fatalf("client_credentials: %s", r)
+				}
+				return r.str("access_token")
+			}
+			cases := []struct {
+				name string
+				run  func(t *testing.T, e *testEnv, token string)
+			}{
+				{"introspection answers from the token", func(t *testing.T, e *testEnv, token string) {
+					in := e.introspect(viaBasic("signature"), token)
+					if in.json["active"] != true || in.str("client_id") != "signature" || in.str("sub") != "signature" ||
+						!audContains(in.json["aud"], "signature") || claimInt(in.json["exp"]) <= time.Now().Unix() ||
+						claimInt(in.json["iat"]) > time.Now().Unix() || in.str("jti") == "" {
+						t.Fatalf("introspection: %s", in)
+					}
+				}},
+				{"another product learns nothing", func(t *testing.T, e *testEnv, token string) {
+					if in := e.introspect(viaBasic("report"), token); in.json["active"] != false || len(in.json) != 1 {
+						t.Fatalf("foreign introspection: %s", in)
+					}
+				}},
+				{"revoked by its product", func(t *testing.T, e *testEnv, token string) {
+					for _, hint := range []string{"access_token", ""} {
+						if r := e.revoke(viaBasic("signature"), token, hint); r.status != 200 {
+							t.Fatalf("revoke (hint %q): %s", hint, r)
+						}
+					}
+					if e.active(viaBasic("signature"), token) {
+						t.Fatal("revoked token active")
+					}
+					if other := issue(e); !e.active(viaBasic("signature"), other) {
+						t.Fatal("revoking one token ended another")
+					}
+				}},
+				{"another product cannot revoke it", func(t *testing.T, e *testEnv, token string) {
+					wantOAuthError(t, e.revoke(viaBasic("report"), token, "access_token"), http.StatusBadRequest, "invalid_grant")
+					if !e.active(viaBasic("signature"), token) {
+						t.Fatal("another product revoked the token")
+					}
+				}},
+				{"a tampered token revokes nothing", func(t *testing.T, e *testEnv, token string) {
+					if r := e.revoke(viaBasic("signature"), token+"x", "access_token"); r.status != 200 {
+						t.Fatalf("revoke: %s", r)
+					}
+					if !e.active(viaBasic("signature"), token) {
+						t.Fatal("a tampered copy revoked the token")
+					}
+				}},
+				{"two tokens in one introspection request answer nothing", func(t *testing.T, e *testEnv, token string) {
+					in := e.call("/oauth/introspect", viaBasic("signature"), url.Values{"token": {token, issue(e)}})
+					if in.json["active"] == true {
+						t.Fatalf("introspection of two tokens at once: %s", in)
+					}
+				}},
+			}
+			for _, tc := range cases {
+				t.Run(tc.name, func(t *testing.T) {
+					e := env.with(t)
+					tc.run(t, e, issue(e))
+				})
+			}
+			t.Run("removing the product ends its tokens", func(t *testing.T) {
+				e := env.with(t)
+				token := issue(e)
+				if !e.active(viaBasic("signature"), token) {
+					t.Fatal("a new token inactive")
+				}
+				if err := e.store.DeleteClient(context.Background(), "signature"); err != nil {
+					t.Fatal(err)
+				}
+				// Right after, this node may still know the product's secret for up to
+				// provider.ClientCacheTTL: the token itself must be inactive already.
+				if in := e.introspect(viaBasic("signature"), token); in.json["active"] == true {
+					t.Fatalf("introspection after the product was removed: %s", in)
+				}
+			})
+		})
+	}
+}
+
 // TestIntrospectionRevocation covers RFC 7662 and RFC 7009.
 func TestIntrospectionRevocation(t *testing.T) {
 	for _, backend := range backends() {
@@ -853,6 +942,53 @@ func TestIntrospectionRevocation(t *testing.T) {
 					// Revoking an access token leaves the refresh token alone.
 					if r := e.refresh(viaBasic("report"), tok.str("refresh_token"), ""); r.status != 200 {
 						t.Fatalf("refresh after revoking only the access token: %s", r)
+					}
+				}},
+				{"revoking a refreshed access token ends the earlier ones, not the later", func(t *testing.T, e *testEnv, tok apiResp) {
+					second := e.refresh(viaBasic("report"), tok.str("refresh_token"), "")
+					if second.status != 200 {
+						t.Fatalf("refresh: %s", second)
+					}
+					if !e.active(viaBasic("report"), tok.str("access_token")) {
+						t.Fatal("the first access token ended when the refresh token rotated")
+					}
+					if r := e.revoke(viaBasic("report"), second.str("access_token"), "access_token"); r.status != 200 {
+						t.Fatalf("revoke: %s", r)
+					}
+					for i, at := range []string{tok.str("access_token"), second.str("access_token")} {
+						if e.active(viaBasic("report"), at) {
+							t.Fatalf("access token %d active after the second was revoked", i+1)
+						}
+					}
+					third := e.refresh(viaBasic("report"), second.str("refresh_token"), "")
+					if third.status != 200 || !e.active(viaBasic("report"), third.str("access_token")) {
+						t.Fatalf("the refresh after revoking an access token: %s", third)
+					}
+					if r := e.userinfo("get", third.str("access_token")); r.status != 200 || r.str("sub") != e.userID {
+						t.Fatalf("userinfo with the next access token: %s", r)
+					}
+				}},
+				{"userinfo reads the token op verified", func(t *testing.T, e *testEnv, tok apiResp) {
+					// A second token in the body does not replace the one in the header.
+					other := e.mustExchange(viaBasic("report"), e.codeGrant(nil, "report", reportCB, "openid offline_access"))
+					req, err := http.NewRequest(http.MethodPost, e.issuer+"/userinfo",
+						strings.NewReader(url.Values{"access_token": {other.str("access_token")}}.Encode()))
+					if err != nil {
+						t.Fatal(err)
+					}
+					req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+					req.Header.Set("Authorization", "Bearer "+tok.str("access_token"))
+					resp, err := http.DefaultClient.Do(req)
+					if err != nil {
+						t.Fatal(err)
+					}
+					defer resp.Body.Close()
+					var info map[string]any
+					if err := json.NewDecoder(resp.Body).Decode(&info); err != nil || resp.StatusCode != 200 {
+						t.Fatalf("userinfo: %d %v (%v)", resp.StatusCode, info, err)
+					}
+					if info["phone_number"] != e.phone {
+						t.Fatalf("userinfo answered with the claims of the token in the body: %v", info)
 					}
 				}},
 				{"revoke the access token without a hint", func(t *testing.T, e *testEnv, tok apiResp) {
