@@ -3,6 +3,7 @@ package provider
 import (
 	"context"
 	"net/http"
+	"slices"
 	"sync"
 
 	"github.com/astral/idp/storage"
@@ -16,6 +17,11 @@ type requestMemo struct {
 	users map[string]*storage.User
 	// gosuslugi are the accounts' Gosuslugi claims (nil: read, none linked).
 	gosuslugi map[string]map[string]any
+	// clients are the products op looked up or authenticated in this request; on the
+	// token endpoint, the one presenting the grant (see presentingClient).
+	clients []string
+	// scopeAsked: the token request has a scope parameter.
+	scopeAsked bool
 }
 
 type requestMemoKey struct{}
@@ -62,4 +68,52 @@ func once[T any](ctx context.Context, table func(*requestMemo) *map[string]T, ke
 		memo.mu.Unlock()
 	}
 	return v, err
+}
+
+// noteClient records a product op looked up or authenticated in this request.
+func noteClient(ctx context.Context, id string) {
+	if memo, _ := ctx.Value(requestMemoKey{}).(*requestMemo); memo != nil {
+		memo.mu.Lock()
+		if !slices.Contains(memo.clients, id) {
+			memo.clients = append(memo.clients, id)
+		}
+		memo.mu.Unlock()
+	}
+}
+
+// presentingClient is the product a token request comes from, as op authenticated it
+// before it asks for the grant: the one product op looked up in this request. A
+// request in which op looked up none or several has none.
+func presentingClient(ctx context.Context) (string, bool) {
+	memo, _ := ctx.Value(requestMemoKey{}).(*requestMemo)
+	if memo == nil {
+		return "", false
+	}
+	memo.mu.Lock()
+	defer memo.mu.Unlock()
+	if len(memo.clients) != 1 {
+		return "", false
+	}
+	return memo.clients[0], true
+}
+
+// scopeAsked reports whether the token request has a scope parameter.
+func scopeAsked(ctx context.Context) bool {
+	memo, _ := ctx.Value(requestMemoKey{}).(*requestMemo)
+	return memo == nil || memo.scopeAsked
+}
+
+// noteTokenForm is an op interceptor that notes in the memo whether a token request
+// asks for a scope (a refresh may narrow it, which op checks after the grant is read).
+func noteTokenForm(tokenPath string) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == tokenPath {
+				if memo, _ := r.Context().Value(requestMemoKey{}).(*requestMemo); memo != nil {
+					_, memo.scopeAsked = r.Form["scope"]
+				}
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
 }

@@ -122,7 +122,8 @@ func New(cfg Config, store Store, km *keys.Manager) (*Provider, error) {
 	}
 	opts := []op.Option{
 		op.WithHttpInterceptors(withRequestMemo, rejectMalformedForm, keepClaimsParam("/authorize"),
-			noStoreTokens("/oauth/token"), bearerChallenge("/userinfo"), keepPresentedToken("/userinfo", "/oauth/introspect")),
+			noStoreTokens("/oauth/token"), noteTokenForm("/oauth/token"), bearerChallenge("/userinfo"),
+			keepPresentedToken("/userinfo", "/oauth/introspect")),
 	}
 	if issuer.Scheme == "http" {
 		opts = append(opts, op.WithAllowInsecure())

@@ -43,6 +43,10 @@ func (a authRequest) GetCodeChallenge() *oidc.CodeChallenge {
 type refreshRequest struct {
 	f      *storage.RefreshFamily
 	scopes []string
+	// next is the next generation's token when the request rotated the family as it
+	// read it, and accessExpires the exp its access token gets.
+	next          string
+	accessExpires time.Time
 }
 
 var _ op.RefreshTokenRequest = (*refreshRequest)(nil)

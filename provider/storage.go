@@ -41,6 +41,7 @@ type Store interface {
 	RefreshFamilyByAccessID(ctx context.Context, accessID string) (*storage.RefreshFamily, error)
 	FindRefreshFamily(ctx context.Context, raw string) (*storage.RefreshFamily, error)
 	RotateRefreshFamily(ctx context.Context, f *storage.RefreshFamily, expiresAt, accessExpiresAt time.Time) (string, error)
+	RotateRefreshFamilyByToken(ctx context.Context, raw, clientID string, expiresAt, accessExpiresAt time.Time) (*storage.RefreshFamily, string, error)
 	RevokeRefreshFamily(ctx context.Context, id string) error
 	RevokeFamilyAccess(ctx context.Context, id string, generation int64) error
 	RevokeAuthRequestTokens(ctx context.Context, authRequestID string) error
@@ -104,11 +105,13 @@ func (s *opStorage) client(ctx context.Context, id string) (*client, error) {
 
 // GetClientByClientID implements op.OPStorage.
 func (s *opStorage) GetClientByClientID(ctx context.Context, clientID string) (op.Client, error) {
+	noteClient(ctx, clientID)
 	return s.client(ctx, clientID)
 }
 
 // AuthorizeClientIDSecret implements op.OPStorage.
 func (s *opStorage) AuthorizeClientIDSecret(ctx context.Context, clientID, secret string) error {
+	noteClient(ctx, clientID)
 	c, err := s.client(ctx, clientID)
 	if err != nil {
 		return err
@@ -323,6 +326,10 @@ func (s *opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req op.Tok
 		s.metrics.TokenIssued(string(oidc.GrantTypeCode))
 		return familyTokenID(f.AccessID, f.Generation), raw, accessExpires, nil
 	case *refreshRequest:
+		if r.next != "" { // rotated already (TokenRequestByRefreshToken)
+			s.metrics.TokenIssued(string(oidc.GrantTypeRefreshToken))
+			return familyTokenID(r.f.AccessID, r.f.Generation), r.next, r.accessExpires, nil
+		}
 		// RFC 6749 §6: a narrower scope asked for applies to the new access token
 		// only (op puts it in the JWT); the family keeps the scope it was granted.
 		f := r.f
@@ -352,7 +359,25 @@ func minTime(a, b time.Time) time.Time {
 }
 
 // TokenRequestByRefreshToken implements op.AuthStorage.
+//
+// op reads the grant here and creates the tokens later (CreateAccessAndRefreshTokens),
+// checking in between only that the grant is the presenting product's and that a scope
+// asked for is within the granted one. When the request asks for no scope and op has
+// authenticated one product, the rotation happens here instead, in one statement that
+// also does those checks, and saves reading the family first; anything that statement
+// does not rotate takes the path below, which tells why.
 func (s *opStorage) TokenRequestByRefreshToken(ctx context.Context, raw string) (op.RefreshTokenRequest, error) {
+	if clientID, ok := presentingClient(ctx); ok && !scopeAsked(ctx) {
+		now := s.store.Now()
+		accessExpires := now.Add(s.lifetimes.AccessToken)
+		f, next, err := s.store.RotateRefreshFamilyByToken(ctx, raw, clientID, now.Add(s.lifetimes.RefreshIdle), accessExpires)
+		if err == nil {
+			return &refreshRequest{f: f, scopes: f.Scopes, next: next, accessExpires: accessExpires}, nil
+		}
+		if !storage.IsNotFound(err) {
+			return nil, asOIDC(ctx, err, "rotate refresh token")
+		}
+	}
 	f, err := s.store.RefreshFamilyByToken(ctx, raw)
 	switch {
 	case storage.IsReused(err):
@@ -539,6 +564,13 @@ func (s *opStorage) SetUserinfoFromScopes(context.Context, *oidc.UserInfo, strin
 
 // SetUserinfoFromRequest implements op.CanSetUserinfoFromRequest for ID tokens.
 func (s *opStorage) SetUserinfoFromRequest(ctx context.Context, info *oidc.UserInfo, req op.IDTokenRequest, scopes []string) error {
+	if r, ok := req.(*refreshRequest); ok && !slices.ContainsFunc(scopes, needsAccount) {
+		// A refresh's ID token that carries no claims of the account needs no read
+		// of it: the rotation, which comes first, refused a blocked account.
+		info.Subject = r.f.UserID
+		appendSessionClaims(info, req)
+		return nil
+	}
 	u, err := s.userActive(ctx, req.GetSubject())
 	if err != nil {
 		return err
@@ -554,13 +586,28 @@ func (s *opStorage) SetUserinfoFromRequest(ctx context.Context, info *oidc.UserI
 	if err := s.fillGosuslugi(ctx, info, u, scopes); err != nil {
 		return err
 	}
+	appendSessionClaims(info, req)
+	return nil
+}
+
+// appendSessionClaims adds the sign-in's session (sid) and upstream connector (idp).
+func appendSessionClaims(info *oidc.UserInfo, req op.IDTokenRequest) {
 	if sid := sessionOf(req); sid != "" {
 		info.AppendClaims("sid", sid)
 	}
 	if idp := idpOf(req); idp != "" {
 		info.AppendClaims("idp", idp)
 	}
-	return nil
+}
+
+// needsAccount reports whether an ID token with scope carries claims read from the
+// account (fillUserinfo, fillGosuslugi).
+func needsAccount(scope string) bool {
+	switch scope {
+	case oidc.ScopeProfile, oidc.ScopeEmail, oidc.ScopePhone, ScopeGosuslugi:
+		return true
+	}
+	return false
 }
 
 // SetUserinfoFromToken implements op.OPStorage for the userinfo endpoint.

@@ -22,6 +22,7 @@ const (
 	qInsertAccessToken hotQuery = iota
 	qInsertRefreshFamily
 	qRotateRefreshFamily
+	qRotateRefreshFamilyByToken
 	qUseCode
 	qInsertAccessTokenOfCode
 	qInsertRefreshFamilyOfCode
@@ -132,25 +133,58 @@ func refreshFamilyArgs(f *RefreshFamily) []any {
 	}
 }
 
-// rotateSQL is a whole rotation, one UPDATE of one row that changes no indexed column:
-// the live generation is spent and the next one stored in the same statement. Its
-// WHERE is the check and rows affected the verdict: of two racing rotations of one
-// generation exactly one matches (on PostgreSQL the second waits for the first's row
-// lock, then re-checks the WHERE against the row as committed). A generation rotates
-// only while the family is live, its account not blocked and its session, if it has
-// one, not ended. The provider checks the account before it rotates, but a block or
-// logout may commit in between: checked here, in the statement that rotates, it
-// cannot; and a revocation's UPDATE of the same row waits for, or is waited for by,
-// this one. Both subqueries are primary-key lookups. An absent account or session
-// refuses nothing: accounts are never deleted, and an expired session's tokens outlive
-// it (only ending one, which marks it, takes them away). Arguments: the new token hash,
-// rotated_at, expires_at, access_expires_at; the family's id and live generation; now
-// twice.
-const rotateSQL = "UPDATE refresh_families SET generation = generation + 1, token_hash = ?, rotated_at = ?, " +
-	"expires_at = ?, access_expires_at = ? " +
-	"WHERE id = ? AND generation = ? AND revoked_at IS NULL AND expires_at > ? AND family_expires_at > ? " +
-	"AND NOT EXISTS (SELECT 1 FROM users WHERE users.id = refresh_families.user_id AND users.blocked) " +
-	"AND NOT EXISTS (SELECT 1 FROM sessions WHERE sessions.id = refresh_families.session_id AND sessions.ended_at IS NOT NULL)"
+// A rotation is one UPDATE of one row that changes no indexed column: the live
+// generation is spent and the next one stored in the same statement. Its WHERE is the
+// check and rows affected the verdict: of two racing rotations of one generation
+// exactly one matches (on PostgreSQL the second waits for the first's row lock, then
+// re-checks the WHERE against the row as committed). A generation rotates only while
+// the family is live (liveFamilyWhere).
+const (
+	// rotateSQL rotates a generation the caller has read and verified. Arguments: the
+	// new token hash, rotated_at, expires_at, access_expires_at; the family's id and
+	// live generation; now twice.
+	rotateSQL = "UPDATE refresh_families SET generation = generation + 1, token_hash = ?, rotated_at = ?, " +
+		"expires_at = ?, access_expires_at = ? " +
+		"WHERE id = ? AND generation = ? AND " + liveFamilyWhere
+	// rotateByTokenSQL rotates the generation a token names without reading it first:
+	// the token's hash and the product presenting it are part of the WHERE, and the
+	// family comes back by RETURNING. The hash is compared by the database, not in
+	// constant time, which for a SHA-256 of a 256-bit secret tells an attacker nothing
+	// usable. The idle expiry is capped by the family's absolute one. Arguments: the
+	// new token hash, rotated_at, the idle expiry twice, access_expires_at; the
+	// family's id, the token's generation and hash, the product; now twice.
+	rotateByTokenSQL = "UPDATE refresh_families SET generation = generation + 1, token_hash = ?, rotated_at = ?, " +
+		"expires_at = CASE WHEN family_expires_at < ? THEN family_expires_at ELSE ? END, access_expires_at = ? " +
+		"WHERE id = ? AND generation = ? AND token_hash = ? AND client_id = ? AND " + liveFamilyWhere +
+		" RETURNING id, access_id, generation, token_hash, access_revoked_through, client_id, user_id, session_id, " +
+		"auth_request_id, scopes, audience, auth_time, amr, acr, idp, claims, " +
+		"created_at, rotated_at, expires_at, family_expires_at, access_expires_at"
+	// liveFamilyWhere: not revoked, not expired (arguments: now twice), its account not
+	// blocked and its session, if it has one, not ended. The provider checks the
+	// account before it rotates, but a block or logout may commit in between: checked
+	// here, in the statement that rotates, it cannot; and a revocation's UPDATE of the
+	// same row waits for, or is waited for by, the rotation. Both subqueries are
+	// primary-key lookups. An absent account or session refuses nothing: accounts are
+	// never deleted, and an expired session's tokens outlive it (only ending one, which
+	// marks it, takes them away).
+	liveFamilyWhere = "revoked_at IS NULL AND expires_at > ? AND family_expires_at > ? " +
+		"AND NOT EXISTS (SELECT 1 FROM users WHERE users.id = refresh_families.user_id AND users.blocked) " +
+		"AND NOT EXISTS (SELECT 1 FROM sessions WHERE sessions.id = refresh_families.session_id AND sessions.ended_at IS NOT NULL)"
+)
+
+// scanRotated reads rotateByTokenSQL's RETURNING row into f. SQLite gives RETURNING
+// columns no declared type, so its times come back as text (columnTime reads both).
+func scanRotated(row *sql.Row, f *RefreshFamily) error {
+	var authTime, created, rotated, expires, familyExpires, accessExpires columnTime
+	if err := row.Scan(&f.ID, &f.AccessID, &f.Generation, &f.TokenHash, &f.AccessRevokedThrough,
+		&f.ClientID, &f.UserID, &f.SessionID, &f.AuthRequestID, &f.Scopes, &f.Audience, &authTime,
+		&f.AMR, &f.ACR, &f.IDP, &f.Claims, &created, &rotated, &expires, &familyExpires, &accessExpires); err != nil {
+		return err
+	}
+	f.AuthTime, f.CreatedAt, f.RotatedAt = authTime.Time, created.Time, rotated.Time
+	f.ExpiresAt, f.FamilyExpiresAt, f.AccessExpiresAt = expires.Time, familyExpires.Time, accessExpires.Time
+	return nil
+}
 
 // Tokens made from an authorization code are inserted only while the code has not
 // been presented again (auth_requests.code_reused_at, set by RevokeAuthRequestTokens
@@ -209,9 +243,10 @@ func insertSQL(table string, columns []string) string {
 // hotSQL is each statement with ? placeholders, in the dialect's form.
 func hotSQL(dialect string) [nHotQueries]string {
 	return [nHotQueries]string{
-		qInsertAccessToken:   insertSQL("access_tokens", accessTokenColumns),
-		qInsertRefreshFamily: insertSQL("refresh_families", refreshFamilyColumns),
-		qRotateRefreshFamily: rotateSQL,
+		qInsertAccessToken:          insertSQL("access_tokens", accessTokenColumns),
+		qInsertRefreshFamily:        insertSQL("refresh_families", refreshFamilyColumns),
+		qRotateRefreshFamily:        rotateSQL,
+		qRotateRefreshFamilyByToken: rotateByTokenSQL,
 		// A code is used at most once; its row stays until the new expiry so that a
 		// second presentation is recognised.
 		qUseCode:                   "UPDATE auth_requests SET code_used_at = ?, expires_at = ? WHERE id = ? AND code_used_at IS NULL",
@@ -331,6 +366,14 @@ func (s *Store) execResult(ctx context.Context, tx *sql.Tx, q hotQuery, args ...
 	default:
 		return s.conn(tx).ExecContext(ctx, s.hot.query[q], args...)
 	}
+}
+
+// queryRow runs q on tx and returns its one row.
+func (s *Store) queryRow(ctx context.Context, tx *sql.Tx, q hotQuery, args ...any) *sql.Row {
+	if stmt := s.hot.stmt[q]; stmt != nil {
+		return tx.StmtContext(ctx, stmt).QueryRowContext(ctx, args...)
+	}
+	return tx.QueryRowContext(ctx, s.hot.query[q], args...)
 }
 
 func (s *Store) conn(tx *sql.Tx) execer {

@@ -269,6 +269,9 @@ func TestTokenQueriesUseIndexes(t *testing.T) {
 			stale := *f
 			_, err = s.RotateRefreshFamily(ctx, f, now.Add(time.Hour), now.Add(time.Hour))
 			must(t, err)
+			if _, _, err := s.RotateRefreshFamilyByToken(ctx, raw, "report", now.Add(time.Hour), now.Add(time.Hour)); !IsNotFound(err) {
+				t.Fatalf("rotating a spent token by the token: %v", err)
+			}
 			_, err = s.RefreshFamilyByAccessID(ctx, f.AccessID)
 			must(t, err)
 			must(t, s.RevokeFamilyAccess(ctx, f.ID, f.Generation))
@@ -303,6 +306,7 @@ func TestTokenQueriesUseIndexes(t *testing.T) {
 			const id, ts = "'x'", "CURRENT_TIMESTAMP"
 			statements = append(statements,
 				inline(rotateSQL, id, ts, ts, ts, id, "1", ts, ts),
+				inline(rotateByTokenSQL, id, ts, ts, ts, ts, id, "1", id, id, ts, ts),
 				inline(hotReadSQL[rAccessToken], id, ts),
 				inline(hotReadSQL[rAccessTokenDenied], id),
 				inline(hotReadSQL[rRefreshFamily], id),

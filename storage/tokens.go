@@ -269,6 +269,40 @@ func (s *Store) RotateRefreshFamily(ctx context.Context, f *RefreshFamily, expir
 	return raw, nil
 }
 
+// RotateRefreshFamilyByToken spends the live generation whose token raw is, for the
+// product clientID, without reading the family first, and returns the family at its
+// next generation with that generation's token. expiresAt is the next generation's
+// idle expiry (capped by the family's absolute expiry) and accessExpiresAt the exp of
+// the access token issued with it. Anything else — not the live token, another
+// product's, a family revoked, expired, or whose account is blocked or session ended,
+// the losing side of a race — is ErrNotFound with nothing written or revoked:
+// RefreshFamilyByToken then tells which, and handles a replay.
+func (s *Store) RotateRefreshFamilyByToken(ctx context.Context, raw, clientID string, expiresAt, accessExpiresAt time.Time) (*RefreshFamily, string, error) {
+	id, generation, ok := parseRefreshValue(raw)
+	if !ok {
+		return nil, "", fmt.Errorf("rotate refresh token: not a refresh token: %w", ErrNotFound)
+	}
+	now := s.now()
+	next := refreshValue(id, generation+1)
+	var f RefreshFamily
+	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		err := scanRotated(s.queryRow(ctx, tx, qRotateRefreshFamilyByToken,
+			HashSecret(next), now, expiresAt, expiresAt, accessExpiresAt,
+			id, generation, HashSecret(raw), clientID, now, now), &f)
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrReused // no row matched, nothing written: the batch goes on
+		}
+		return err
+	})
+	if errors.Is(err, ErrReused) {
+		return nil, "", fmt.Errorf("rotate refresh token: not the live token of a live family: %w", ErrNotFound)
+	}
+	if err != nil {
+		return nil, "", mapErr(err, "rotate refresh token")
+	}
+	return &f, next, nil
+}
+
 // refused tells why a rotation of generation of family id wrote nothing, and revokes
 // the family: the losing side of a race or a spent generation (a replay) is ErrReused;
 // a revoked or expired family, or one whose account or session was taken away since

@@ -29,6 +29,8 @@ func tokenTests() []test {
 		{"revoked is not found", testRefreshRevoked},
 		{"revoke a family's access tokens", testRevokeFamilyAccess},
 		{"race rotate", testRefreshRaceRotate},
+		{"rotate by token", testRotateByToken},
+		{"race rotate by token", testRaceRotateByToken},
 		{"reads see the write just before", testReadYourWrites},
 		{"race reads see their own writes", testRaceReadYourWrites},
 	}, tokenRaceTests()...)
@@ -701,4 +703,93 @@ func testRaceReadYourWrites(t *testing.T, e *env) {
 		return nil
 	})
 	must(t, errors.Join(errs...))
+}
+
+// testRotateByToken: the refresh's one statement rotates the live token of a live
+// family for its own product, and anything else it leaves exactly as it was (the
+// provider then reads the family to tell why, which handles a replay).
+func testRotateByToken(t *testing.T, e *env) {
+	u := e.user(t)
+	f, raw := e.family(t, storage.RefreshFamily{ClientID: "report", UserID: u.ID, FamilyExpiresAt: e.now().Add(90 * time.Minute)})
+	e.advance(time.Minute)
+	idle, access := e.now().Add(time.Hour), e.now().Add(15*time.Minute)
+	got, next, err := e.s.RotateRefreshFamilyByToken(e.ctx, raw, "report", idle, access)
+	must(t, err)
+	want := *f
+	want.Generation, want.TokenHash, want.RotatedAt, want.ExpiresAt, want.AccessExpiresAt = 2, storage.HashSecret(next), e.now(), idle, access
+	sameFamily(t, "RotateRefreshFamilyByToken", got, &want)
+	stored, err := e.s.RefreshFamilyByToken(e.ctx, next)
+	must(t, err)
+	sameFamily(t, "the family read after RotateRefreshFamilyByToken", stored, &want)
+
+	// The idle expiry never passes the absolute one.
+	e.advance(time.Minute)
+	got, next, err = e.s.RotateRefreshFamilyByToken(e.ctx, next, "report", e.now().Add(2*time.Hour), access)
+	must(t, err)
+	if !got.ExpiresAt.Equal(f.FamilyExpiresAt) {
+		t.Errorf("idle expiry %v, asked for two hours 88 minutes before the family's expiry %v; want the family's", got.ExpiresAt, f.FamilyExpiresAt)
+	}
+
+	unchanged := func(what string) {
+		t.Helper()
+		now, err := e.s.RefreshFamilyByID(e.ctx, f.ID)
+		must(t, err)
+		if now.Generation != got.Generation || now.TokenHash != got.TokenHash || now.RevokedAt != nil {
+			t.Errorf("%s changed the family: generation %d, revoked %v", what, now.Generation, now.RevokedAt)
+		}
+	}
+	secret := next[strings.LastIndexByte(next, '.')+1:]
+	for _, c := range []struct{ name, raw, client string }{
+		{"another product", next, "sign"},
+		{"a wrong secret", f.ID + ".3." + storage.NewSecret(), "report"},
+		{"an earlier generation", f.ID + ".2." + secret, "report"},
+		{"the spent token", raw, "report"},
+		{"a generation not yet issued", f.ID + ".4." + secret, "report"},
+		{"not a token", "garbage", "report"},
+	} {
+		_, _, err := e.s.RotateRefreshFamilyByToken(e.ctx, c.raw, c.client, e.now().Add(time.Hour), access)
+		wantNotFound(t, err, "RotateRefreshFamilyByToken of "+c.name)
+		unchanged(c.name)
+	}
+
+	// A blocked account's family, a revoked one, an expired one: refused, and left
+	// for the read that follows to deal with.
+	_, err = e.s.UpdateUser(e.ctx, u.ID, func(u *storage.User) error { u.Blocked = true; return nil })
+	must(t, err)
+	_, _, err = e.s.RotateRefreshFamilyByToken(e.ctx, next, "report", e.now().Add(time.Hour), access)
+	wantNotFound(t, err, "RotateRefreshFamilyByToken of a blocked account's family")
+	unchanged("a blocked account")
+	_, err = e.s.UpdateUser(e.ctx, u.ID, func(u *storage.User) error { u.Blocked = false; return nil })
+	must(t, err)
+	e.advance(f.FamilyExpiresAt.Sub(e.now()))
+	_, _, err = e.s.RotateRefreshFamilyByToken(e.ctx, next, "report", e.now().Add(time.Hour), access)
+	wantNotFound(t, err, "RotateRefreshFamilyByToken of an expired family")
+	revoked, revokedRaw := e.family(t, storage.RefreshFamily{ClientID: "report", UserID: u.ID})
+	must(t, e.s.RevokeRefreshFamily(e.ctx, revoked.ID))
+	_, _, err = e.s.RotateRefreshFamilyByToken(e.ctx, revokedRaw, "report", e.now().Add(time.Hour), access)
+	wantNotFound(t, err, "RotateRefreshFamilyByToken of a revoked family")
+}
+
+// testRaceRotateByToken: requests presenting one token at once; exactly one rotates,
+// the others find nothing to rotate and change nothing.
+func testRaceRotateByToken(t *testing.T, e *env) {
+	f, raw := e.family(t, storage.RefreshFamily{ClientID: "report", UserID: "u1"})
+	nexts := make([]string, racers)
+	errs := race(racers, func(i int) error {
+		var err error
+		_, nexts[i], err = e.s.RotateRefreshFamilyByToken(e.ctx, raw, "report", e.now().Add(time.Hour), e.now().Add(time.Hour))
+		return err
+	})
+	winner := oneWinner(t, errs, storage.IsNotFound, "IsNotFound")
+	got, err := e.s.RefreshFamilyByToken(e.ctx, nexts[winner])
+	must(t, err)
+	if got.Generation != 2 {
+		t.Errorf("after the race the family is at generation %d; want 2", got.Generation)
+	}
+	// The losers' requests go on to read the token they presented: now a replay.
+	_, err = e.s.RefreshFamilyByToken(e.ctx, raw)
+	wantReused(t, err, "the raced token read after the race")
+	if !e.familyRevoked(t, f.ID) {
+		t.Error("the replayed family is live")
+	}
 }

@@ -677,6 +677,18 @@ func TestRefresh(t *testing.T) {
 				}},
 				{"scope widening", func(t *testing.T, e *testEnv, first apiResp) {
 					wantOAuthError(t, e.refresh(viaBasic("report"), first.str("refresh_token"), "openid email"), http.StatusBadRequest, "invalid_scope")
+					// The refused request spent nothing.
+					if r := e.refresh(viaBasic("report"), first.str("refresh_token"), ""); r.status != http.StatusOK {
+						t.Fatalf("refresh after a refused widening: %s", r)
+					}
+				}},
+				{"refresh by a post-authenticated client", func(t *testing.T, e *testEnv, first apiResp) {
+					r := e.refresh(viaPost("report"), first.str("refresh_token"), "")
+					if r.status != http.StatusOK {
+						t.Fatalf("refresh with client_secret_post: %s", r)
+					}
+					wantOAuthError(t, e.refresh(viaBasic("report"), first.str("refresh_token"), ""), http.StatusBadRequest, "invalid_grant")
+					wantOAuthError(t, e.refresh(viaBasic("report"), r.str("refresh_token"), ""), http.StatusBadRequest, "invalid_grant")
 				}},
 				{"blocked account", func(t *testing.T, e *testEnv, first apiResp) {
 					ctx := context.Background()
