@@ -1,11 +1,15 @@
 package server
 
-// Benchmarks of the real server: Server.Run on a loopback port in a process of its own
-// (benchserver_test.go), production options (DefaultOptions, argon2id DefaultParams,
-// JSON request log), driven over HTTP with keep-alive connections by b.RunParallel
-// from this process. The load generator shares the CPUs with the server, so ops/s is
-// what one machine does while also generating its own load; the CPU figures tell the
-// two apart.
+// Benchmarks of the real server: Server.Run on a loopback port, production options
+// (benchOptions: DefaultOptions, argon2id DefaultParams, JSON request log), driven
+// over HTTP with keep-alive connections by b.RunParallel. The load generator shares the
+// CPUs with the server, so ops/s is what one machine does while also generating its own
+// load. By default the server runs in this process, as the README's figures were
+// measured; with IDP_BENCH_SERVER_PROCESS=1 it runs in a process of its own
+// (benchserver_test.go), so that its CPU time, memory and profile
+// (IDP_BENCH_CPUPROFILE) are its alone, and the load generator's CPU is reported
+// apart (loadgen-cpu-µs/op). Two Go runtimes on two cores then also wake and switch
+// between processes on every request, which costs throughput.
 //
 //	task bench                       # everything, SQLite and PostgreSQL (see Taskfile.yml)
 //	go test -run '^$' -bench 'Endpoints/sqlite/ES256' ./cmd/idp/server
@@ -13,7 +17,7 @@ package server
 // Per sub-benchmark: ops/s, p50-ms and p99-ms of one operation (closed loop with
 // benchParallelism×GOMAXPROCS goroutines, so latencies are those at saturation; the
 // load run in load_test.go measures latency below the peak), and CPU time:
-// cpu-µs/op of the server process, loadgen-cpu-µs/op of the load generator,
+// cpu-µs/op of the server's process (with the load generator, unless apart),
 // db-cpu-µs/op of the PostgreSQL backends, and others-cpu-% — the share of the machine the rest of it used
 // meanwhile; a figure taken while that is far from 0 is not the machine's own.
 //
@@ -21,8 +25,8 @@ package server
 // grants report sig-ceiling-ops/s (go-jose signatures a second for IDP_SIGNING_ALG,
 // divided by the signatures one grant makes), sig-ceiling-% (ops/s against it) and
 // cpu-sig-ceiling-% (the same ratio in CPU time: the signing's CPU time against the
-// server's and the database's for one grant, which the load generator and other load
-// do not skew); the
+// server's process's and the database's for one grant, which other load does not
+// skew); the
 // password sign-in reports hash-ceiling-* against argon2id alone.
 
 import (
@@ -39,6 +43,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math"
 	"net"
 	"net/http"
@@ -100,8 +105,9 @@ type benchEnv struct {
 }
 
 // newBenchEnv starts the server as `idp serve` would, on SQLite or PostgreSQL, with
-// IDP_SIGNING_ALG=alg, in a process of its own (startBenchServer) with benchOptions.
-// The schema, the products, the signing keys and the accounts are made here first.
+// IDP_SIGNING_ALG=alg and benchOptions, in this process or in one of its own
+// (benchProcessEnv). The schema, the products, the signing keys and the accounts are
+// made here first.
 func newBenchEnv(tb testing.TB, backend, alg string) *benchEnv {
 	tb.Helper()
 	dir := tb.TempDir()
@@ -165,10 +171,39 @@ func newBenchEnv(tb testing.TB, backend, alg string) *benchEnv {
 		}
 		e.phones = append(e.phones, phone)
 	}
-	if err := seed.Close(); err != nil {
-		tb.Fatal(err)
+	exited := make(chan struct{})
+	if os.Getenv(benchProcessEnv) != "" {
+		if err := seed.Close(); err != nil {
+			tb.Fatal(err)
+		}
+		e.server = startBenchServer(tb, env)
+		exited = e.server.exited
+	} else {
+		// The server in this process: slog writes its request log as in production,
+		// to where a write still costs a system call but no terminal slows the run.
+		devNull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		prevLogger := slog.Default()
+		slog.SetDefault(NewLogger(devNull, false))
+		runCtx, stop := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() {
+			done <- seed.Run(runCtx)
+			close(exited)
+		}()
+		tb.Cleanup(func() {
+			stop()
+			<-exited
+			if err := <-done; err != nil {
+				tb.Error("server stopped: ", err)
+			}
+			slog.SetDefault(prevLogger)
+			_ = devNull.Close()
+			_ = seed.Close()
+		})
 	}
-	e.server = startBenchServer(tb, env)
 	e.tr = &http.Transport{
 		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		MaxIdleConns:        1024,
@@ -193,8 +228,8 @@ func newBenchEnv(tb testing.TB, backend, alg string) *benchEnv {
 			}
 		}
 		select {
-		case <-e.server.exited:
-			tb.Fatal("the server process ended")
+		case <-exited:
+			tb.Fatal("the server stopped")
 		default:
 		}
 		if time.Now().After(deadline) {
@@ -581,17 +616,22 @@ func (e *benchEnv) parallel(b *testing.B, work cost, newWorker func() (op func()
 // generator), by the PostgreSQL backends that serve the server's connections, and by
 // the whole machine.
 type cpuSnap struct {
-	proc    time.Duration // the server
-	procOK  bool
-	loadgen time.Duration
-	db      map[int]time.Duration // by backend pid; nil on SQLite
-	machine machineCPU
+	proc      time.Duration // the server (and the load generator in the same process)
+	procOK    bool
+	loadgen   time.Duration // the load generator in a process of its own
+	loadgenOK bool
+	db        map[int]time.Duration // by backend pid; nil on SQLite
+	machine   machineCPU
 }
 
 func (e *benchEnv) cpuNow() cpuSnap {
 	s := cpuSnap{}
-	s.proc, s.procOK = statCPU(fmt.Sprintf("/proc/%d/stat", e.server.pid))
-	s.loadgen, _ = processCPU()
+	if e.server != nil {
+		s.proc, s.procOK = statCPU(fmt.Sprintf("/proc/%d/stat", e.server.pid))
+		s.loadgen, s.loadgenOK = processCPU()
+	} else {
+		s.proc, s.procOK = processCPU()
+	}
 	s.db = e.backendCPU()
 	s.machine = readMachineCPU()
 	return s
@@ -601,6 +641,7 @@ func (e *benchEnv) cpuNow() cpuSnap {
 type cpuUse struct {
 	proc, db     time.Duration // the server, the database
 	loadgen      time.Duration
+	loadgenOK    bool
 	procOK, dbOK bool
 	others       float64 // % of the machine's capacity used by every other process
 	othersOK     bool
@@ -611,7 +652,8 @@ type cpuUse struct {
 // is missed; the pool keeps its connections), and by everything else on the machine.
 func (e *benchEnv) cpuSince(s cpuSnap) cpuUse {
 	now := e.cpuNow()
-	u := cpuUse{proc: now.proc - s.proc, procOK: s.procOK && now.procOK, loadgen: now.loadgen - s.loadgen}
+	u := cpuUse{proc: now.proc - s.proc, procOK: s.procOK && now.procOK,
+		loadgen: now.loadgen - s.loadgen, loadgenOK: s.loadgenOK && now.loadgenOK}
 	if s.db != nil && now.db != nil {
 		for pid, t := range now.db {
 			u.db += t - s.db[pid]
@@ -633,6 +675,8 @@ func (e *benchEnv) cpuSince(s cpuSnap) cpuUse {
 func (u cpuUse) report(b *testing.B, n float64) {
 	if u.procOK && n > 0 {
 		b.ReportMetric(float64(u.proc)/float64(time.Microsecond)/n, "cpu-µs/op")
+	}
+	if u.loadgenOK && n > 0 {
 		b.ReportMetric(float64(u.loadgen)/float64(time.Microsecond)/n, "loadgen-cpu-µs/op")
 	}
 	if u.dbOK && n > 0 {

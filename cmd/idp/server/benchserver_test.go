@@ -20,12 +20,14 @@ import (
 	"github.com/astral/idp/cmd/idp/config"
 )
 
-// The benchmarks run the server in a process of its own, this test binary started
-// again with benchServeEnv set, so that its CPU time and memory are the server's alone:
-// the load generator, which on a real deployment runs on other machines, is measured
-// apart (loadgen-cpu-µs/op).
+// With benchProcessEnv set, the benchmarks run the server in a process of its own,
+// this test binary started again with benchServeEnv set, so that its CPU time, memory
+// and profile are the server's alone: the load generator, which on a real deployment
+// runs on other machines, is measured apart (loadgen-cpu-µs/op).
 
 const (
+	// benchProcessEnv asks for the server in a process of its own.
+	benchProcessEnv = "IDP_BENCH_SERVER_PROCESS"
 	// benchServeEnv makes TestMain serve instead of running tests.
 	benchServeEnv = "IDP_BENCH_SERVE"
 	// benchMemoryEnv is the loopback address where the server process answers
@@ -156,8 +158,11 @@ func freeLoopbackAddr(tb testing.TB) string {
 	return ln.Addr().String()
 }
 
-// serverMemory asks the server process for its memSnapshot.
+// serverMemory is the server's memSnapshot: this process's, or the server process's.
 func (e *benchEnv) serverMemory() (memSnapshot, error) {
+	if e.server == nil {
+		return snapshotMemory(), nil
+	}
 	resp, err := e.api.Get("http://" + e.server.memAddr + "/memory")
 	if err != nil {
 		return memSnapshot{}, err

@@ -4,7 +4,7 @@ package server
 // loop, as BenchmarkEndpoints), then offer 70 % of it open-loop — requests start on a
 // fixed schedule whether or not earlier ones have finished — and measure latency from
 // each request's scheduled start (so a stall is not hidden by the driver waiting for
-// it) and the server process's Go heap and RSS after a full GC, before and after, to
+// it) and the server's Go heap and process RSS after a full GC, before and after, to
 // show that memory does not grow with the requests served.
 //
 //	go test -run '^$' -bench 'Load' ./cmd/idp/server
