@@ -333,7 +333,7 @@ func (s *opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req op.Tok
 		// RFC 6749 §6: a narrower scope asked for applies to the new access token
 		// only (op puts it in the JWT); the family keeps the scope it was granted.
 		f := r.f
-		raw, err := s.store.RotateRefreshFamily(ctx, f, minTime(now.Add(s.lifetimes.RefreshIdle), f.FamilyExpiresAt), accessExpires)
+		raw, err := s.store.RotateRefreshFamily(ctx, f, now.Add(s.lifetimes.RefreshIdle), accessExpires)
 		if storage.IsReused(err) {
 			return "", "", time.Time{}, oidc.ErrInvalidGrant().WithDescription("refresh token already used").WithParent(err)
 		}
@@ -349,13 +349,6 @@ func (s *opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req op.Tok
 		return familyTokenID(f.AccessID, f.Generation), raw, accessExpires, nil
 	}
 	return "", "", time.Time{}, oidc.ErrUnsupportedGrantType()
-}
-
-func minTime(a, b time.Time) time.Time {
-	if a.Before(b) {
-		return a
-	}
-	return b
 }
 
 // TokenRequestByRefreshToken implements op.AuthStorage.

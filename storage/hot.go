@@ -22,7 +22,6 @@ const (
 	qInsertAccessToken hotQuery = iota
 	qInsertRefreshFamily
 	qRotateRefreshFamily
-	qRotateRefreshFamilyByToken
 	qUseCode
 	qInsertAccessTokenOfCode
 	qInsertRefreshFamilyOfCode
@@ -133,27 +132,20 @@ func refreshFamilyArgs(f *RefreshFamily) []any {
 	}
 }
 
-// A rotation is one UPDATE of one row that changes no indexed column: the live
-// generation is spent and the next one stored in the same statement. Its WHERE is the
-// check and rows affected the verdict: of two racing rotations of one generation
-// exactly one matches (on PostgreSQL the second waits for the first's row lock, then
-// re-checks the WHERE against the row as committed). A generation rotates only while
-// the family is live (liveFamilyWhere).
+// rotateSQL is a whole rotation, one UPDATE of one row that changes no indexed column:
+// the generation a token names is spent and the next one stored in the same statement,
+// and the family comes back by RETURNING. Its WHERE is the check and no row the
+// verdict: of two racing rotations of one generation exactly one matches (on
+// PostgreSQL the second waits for the first's row lock, then re-checks the WHERE
+// against the row as committed). It names the generation by the token's hash and the
+// product presenting it, so that it can also rotate a token nobody has read yet; the
+// hash is compared by the database, not in constant time, which for a SHA-256 of a
+// 256-bit secret tells an attacker nothing usable. The idle expiry is capped by the
+// family's absolute one, and the family must be live (liveFamilyWhere). Arguments: the
+// new token hash, rotated_at, the idle expiry twice, access_expires_at; the family's
+// id, the token's generation and hash, the product; now twice.
 const (
-	// rotateSQL rotates a generation the caller has read and verified. Arguments: the
-	// new token hash, rotated_at, expires_at, access_expires_at; the family's id and
-	// live generation; now twice.
 	rotateSQL = "UPDATE refresh_families SET generation = generation + 1, token_hash = ?, rotated_at = ?, " +
-		"expires_at = ?, access_expires_at = ? " +
-		"WHERE id = ? AND generation = ? AND " + liveFamilyWhere
-	// rotateByTokenSQL rotates the generation a token names without reading it first:
-	// the token's hash and the product presenting it are part of the WHERE, and the
-	// family comes back by RETURNING. The hash is compared by the database, not in
-	// constant time, which for a SHA-256 of a 256-bit secret tells an attacker nothing
-	// usable. The idle expiry is capped by the family's absolute one. Arguments: the
-	// new token hash, rotated_at, the idle expiry twice, access_expires_at; the
-	// family's id, the token's generation and hash, the product; now twice.
-	rotateByTokenSQL = "UPDATE refresh_families SET generation = generation + 1, token_hash = ?, rotated_at = ?, " +
 		"expires_at = CASE WHEN family_expires_at < ? THEN family_expires_at ELSE ? END, access_expires_at = ? " +
 		"WHERE id = ? AND generation = ? AND token_hash = ? AND client_id = ? AND " + liveFamilyWhere +
 		" RETURNING id, access_id, generation, token_hash, access_revoked_through, client_id, user_id, session_id, " +
@@ -172,7 +164,7 @@ const (
 		"AND NOT EXISTS (SELECT 1 FROM sessions WHERE sessions.id = refresh_families.session_id AND sessions.ended_at IS NOT NULL)"
 )
 
-// scanRotated reads rotateByTokenSQL's RETURNING row into f. SQLite gives RETURNING
+// scanRotated reads rotateSQL's RETURNING row into f. SQLite gives RETURNING
 // columns no declared type, so its times come back as text (columnTime reads both).
 func scanRotated(row *sql.Row, f *RefreshFamily) error {
 	var authTime, created, rotated, expires, familyExpires, accessExpires columnTime
@@ -243,10 +235,9 @@ func insertSQL(table string, columns []string) string {
 // hotSQL is each statement with ? placeholders, in the dialect's form.
 func hotSQL(dialect string) [nHotQueries]string {
 	return [nHotQueries]string{
-		qInsertAccessToken:          insertSQL("access_tokens", accessTokenColumns),
-		qInsertRefreshFamily:        insertSQL("refresh_families", refreshFamilyColumns),
-		qRotateRefreshFamily:        rotateSQL,
-		qRotateRefreshFamilyByToken: rotateByTokenSQL,
+		qInsertAccessToken:   insertSQL("access_tokens", accessTokenColumns),
+		qInsertRefreshFamily: insertSQL("refresh_families", refreshFamilyColumns),
+		qRotateRefreshFamily: rotateSQL,
 		// A code is used at most once; its row stays until the new expiry so that a
 		// second presentation is recognised.
 		qUseCode:                   "UPDATE auth_requests SET code_used_at = ?, expires_at = ? WHERE id = ? AND code_used_at IS NULL",
@@ -266,20 +257,10 @@ type hotStatements struct {
 }
 
 func (h *hotStatements) prepare(ctx context.Context, db *sql.DB, dialect string) error {
-	for q, text := range hotSQL(dialect) {
-		if dialect == "postgres" {
-			text = dollarPlaceholders(text)
-		}
-		h.query[q] = text
-		if dialect != "sqlite" {
-			continue
-		}
-		stmt, err := db.PrepareContext(ctx, text)
-		if err != nil {
-			h.close()
-			return fmt.Errorf("prepare %q: %w", text, err)
-		}
-		h.stmt[q] = stmt
+	texts := hotSQL(dialect)
+	if err := prepareAll(ctx, db, dialect, texts[:], h.query[:], h.stmt[:]); err != nil {
+		h.close()
+		return err
 	}
 	return nil
 }
@@ -288,19 +269,25 @@ func (h *hotStatements) prepare(ctx context.Context, db *sql.DB, dialect string)
 // one pool elsewhere.
 func (h *hotStatements) prepareReads(ctx context.Context, pool *sql.DB, dialect string) error {
 	h.readDB = pool
-	for q, text := range hotReadSQL {
+	return prepareAll(ctx, pool, dialect, hotReadSQL[:], h.readQuery[:], h.readStmt[:])
+}
+
+// prepareAll puts each of texts into queries in the dialect's placeholders and, on
+// SQLite, prepares it on db into stmts.
+func prepareAll(ctx context.Context, db *sql.DB, dialect string, texts, queries []string, stmts []*sql.Stmt) error {
+	for q, text := range texts {
 		if dialect == "postgres" {
 			text = dollarPlaceholders(text)
 		}
-		h.readQuery[q] = text
+		queries[q] = text
 		if dialect != "sqlite" {
 			continue
 		}
-		stmt, err := pool.PrepareContext(ctx, text)
+		stmt, err := db.PrepareContext(ctx, text)
 		if err != nil {
 			return fmt.Errorf("prepare %q: %w", text, err)
 		}
-		h.readStmt[q] = stmt
+		stmts[q] = stmt
 	}
 	return nil
 }

@@ -305,8 +305,7 @@ func TestTokenQueriesUseIndexes(t *testing.T) {
 			// The hand-written statements (hot.go), which bypass gorm's log.
 			const id, ts = "'x'", "CURRENT_TIMESTAMP"
 			statements = append(statements,
-				inline(rotateSQL, id, ts, ts, ts, id, "1", ts, ts),
-				inline(rotateByTokenSQL, id, ts, ts, ts, ts, id, "1", id, id, ts, ts),
+				inline(rotateSQL, id, ts, ts, ts, ts, id, "1", id, id, ts, ts),
 				inline(hotReadSQL[rAccessToken], id, ts),
 				inline(hotReadSQL[rAccessTokenDenied], id),
 				inline(hotReadSQL[rRefreshFamily], id),

@@ -246,61 +246,63 @@ func (s *Store) RefreshFamilyByAccessID(ctx context.Context, accessID string) (*
 
 // RotateRefreshFamily spends f's live generation, as read by RefreshFamilyByToken, and
 // returns the next generation's token, with f updated to it. expiresAt is the next
-// generation's idle expiry and accessExpiresAt the exp of the access token issued with
-// it. Of two racing rotations exactly one wins; the loser is treated as a replay and
-// revokes the family (ErrReused). A family that is revoked or expired, or whose account
-// is blocked or session ended, is refused with ErrNotFound, and revoked too.
+// generation's idle expiry (capped by the family's absolute expiry) and accessExpiresAt
+// the exp of the access token issued with it. Of two racing rotations exactly one
+// wins; the loser is treated as a replay and revokes the family (ErrReused). A family
+// that is revoked or expired, or whose account is blocked or session ended, is refused
+// with ErrNotFound, and revoked too.
 func (s *Store) RotateRefreshFamily(ctx context.Context, f *RefreshFamily, expiresAt, accessExpiresAt time.Time) (string, error) {
-	now := s.now()
-	next := f.Generation + 1
-	raw := refreshValue(f.ID, next)
-	hash := HashSecret(raw)
-	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		return insertedOne(s.execResult(ctx, tx, qRotateRefreshFamily,
-			hash, now, expiresAt, accessExpiresAt, f.ID, f.Generation, now, now))
-	})
+	next := refreshValue(f.ID, f.Generation+1)
+	rotated, err := s.rotate(ctx, f.ID, f.Generation, f.TokenHash, f.ClientID, next, expiresAt, accessExpiresAt)
 	if errors.Is(err, ErrReused) {
 		return "", s.refused(ctx, f.ID, f.Generation)
 	}
 	if err != nil {
 		return "", mapErr(err, "rotate refresh token")
 	}
-	f.Generation, f.TokenHash, f.RotatedAt, f.ExpiresAt, f.AccessExpiresAt = next, hash, now, expiresAt, accessExpiresAt
-	return raw, nil
+	*f = *rotated
+	return next, nil
 }
 
 // RotateRefreshFamilyByToken spends the live generation whose token raw is, for the
 // product clientID, without reading the family first, and returns the family at its
-// next generation with that generation's token. expiresAt is the next generation's
-// idle expiry (capped by the family's absolute expiry) and accessExpiresAt the exp of
-// the access token issued with it. Anything else — not the live token, another
-// product's, a family revoked, expired, or whose account is blocked or session ended,
-// the losing side of a race — is ErrNotFound with nothing written or revoked:
+// next generation with that generation's token. expiresAt and accessExpiresAt are as
+// for RotateRefreshFamily. Anything else — not the live token, another product's, a
+// family revoked, expired, or whose account is blocked or session ended, the losing
+// side of a race — is ErrNotFound with nothing written or revoked:
 // RefreshFamilyByToken then tells which, and handles a replay.
 func (s *Store) RotateRefreshFamilyByToken(ctx context.Context, raw, clientID string, expiresAt, accessExpiresAt time.Time) (*RefreshFamily, string, error) {
 	id, generation, ok := parseRefreshValue(raw)
 	if !ok {
 		return nil, "", fmt.Errorf("rotate refresh token: not a refresh token: %w", ErrNotFound)
 	}
-	now := s.now()
 	next := refreshValue(id, generation+1)
-	var f RefreshFamily
-	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		err := scanRotated(s.queryRow(ctx, tx, qRotateRefreshFamilyByToken,
-			HashSecret(next), now, expiresAt, expiresAt, accessExpiresAt,
-			id, generation, HashSecret(raw), clientID, now, now), &f)
-		if errors.Is(err, sql.ErrNoRows) {
-			return ErrReused // no row matched, nothing written: the batch goes on
-		}
-		return err
-	})
+	f, err := s.rotate(ctx, id, generation, HashSecret(raw), clientID, next, expiresAt, accessExpiresAt)
 	if errors.Is(err, ErrReused) {
 		return nil, "", fmt.Errorf("rotate refresh token: not the live token of a live family: %w", ErrNotFound)
 	}
 	if err != nil {
 		return nil, "", mapErr(err, "rotate refresh token")
 	}
-	return &f, next, nil
+	return f, next, nil
+}
+
+// rotate runs rotateSQL on generation of family id, whose token has hash and was issued
+// to clientID, storing next as the next generation's token. ErrReused: nothing matched,
+// nothing written.
+func (s *Store) rotate(ctx context.Context, id string, generation int64, hash, clientID, next string, expiresAt, accessExpiresAt time.Time) (*RefreshFamily, error) {
+	now := s.now()
+	var f RefreshFamily
+	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		err := scanRotated(s.queryRow(ctx, tx, qRotateRefreshFamily,
+			HashSecret(next), now, expiresAt, expiresAt, accessExpiresAt,
+			id, generation, hash, clientID, now, now), &f)
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrReused // no row matched, nothing written: the batch goes on
+		}
+		return err
+	})
+	return &f, err
 }
 
 // refused tells why a rotation of generation of family id wrote nothing, and revokes

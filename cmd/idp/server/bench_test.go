@@ -43,7 +43,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"math"
 	"net"
 	"net/http"
@@ -179,14 +178,10 @@ func newBenchEnv(tb testing.TB, backend, alg string) *benchEnv {
 		e.server = startBenchServer(tb, env)
 		exited = e.server.exited
 	} else {
-		// The server in this process: slog writes its request log as in production,
-		// to where a write still costs a system call but no terminal slows the run.
-		devNull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+		restore, err := logToDevNull()
 		if err != nil {
 			tb.Fatal(err)
 		}
-		prevLogger := slog.Default()
-		slog.SetDefault(NewLogger(devNull, false))
 		runCtx, stop := context.WithCancel(ctx)
 		done := make(chan error, 1)
 		go func() {
@@ -199,8 +194,7 @@ func newBenchEnv(tb testing.TB, backend, alg string) *benchEnv {
 			if err := <-done; err != nil {
 				tb.Error("server stopped: ", err)
 			}
-			slog.SetDefault(prevLogger)
-			_ = devNull.Close()
+			restore()
 			_ = seed.Close()
 		})
 	}

@@ -68,14 +68,11 @@ func serveBench() error {
 	if err != nil {
 		return err
 	}
-	// Production logs one JSON line per request; write them where a write still costs
-	// a system call but no terminal slows the run.
-	devNull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	restore, err := logToDevNull()
 	if err != nil {
 		return err
 	}
-	defer devNull.Close()
-	slog.SetDefault(NewLogger(devNull, false))
+	defer restore()
 	if path := os.Getenv(benchProfileEnv); path != "" {
 		f, err := os.Create(path)
 		if err != nil {
@@ -173,4 +170,20 @@ func (e *benchEnv) serverMemory() (memSnapshot, error) {
 		return memSnapshot{}, fmt.Errorf("server memory: %w", err)
 	}
 	return s, nil
+}
+
+// logToDevNull makes slog write the server's request log as in production (one JSON
+// line a request) to where a write still costs a system call but no terminal slows
+// the run; restore puts the previous logger back.
+func logToDevNull() (restore func(), err error) {
+	devNull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		return nil, err
+	}
+	prev := slog.Default()
+	slog.SetDefault(NewLogger(devNull, false))
+	return func() {
+		slog.SetDefault(prev)
+		_ = devNull.Close()
+	}, nil
 }
