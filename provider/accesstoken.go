@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -21,7 +22,8 @@ import (
 //
 //   - "m-<id>", a product's own token (client_credentials): nothing is written when it
 //     is issued, which on the token endpoint is a write a grant fewer. It ends when the
-//     product is removed (the product is read at introspection) or when the token
+//     product is removed (the product is read at introspection, and one added again
+//     does not take the earlier tokens back) or when the token
 //     itself is revoked (a row in access_tokens that denies it, see
 //     storage.DenyAccessToken). Its scopes, audience and times are its claims.
 //   - "<access id>.<generation>", a person's token issued with a refresh token: the
@@ -75,8 +77,9 @@ type presentedTokenKey struct{}
 // keepPresentedToken is an op interceptor that keeps the access token a userinfo or
 // introspection request presents, taken from where op takes it: op verifies the JWT
 // and hands the storage only its jti and sub, and a token without a row is answered
-// from its claims. A request that presents more than one candidate keeps none, so the
-// claims read are always those of the token op verified.
+// from its claims. A request that presents more than one candidate (a parameter
+// repeated, in any case) keeps none, so the claims read are always those of the token
+// op verified.
 func keepPresentedToken(userinfoPath, introspectPath string) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -85,7 +88,7 @@ func keepPresentedToken(userinfoPath, introspectPath string) func(http.Handler) 
 			case userinfoPath:
 				token = userinfoToken(r)
 			case introspectPath:
-				token = single(r.Form["token"])
+				token = single(formValues(r.Form, "token"))
 			}
 			if token != "" {
 				r = r.WithContext(context.WithValue(r.Context(), presentedTokenKey{}, token))
@@ -102,7 +105,19 @@ func userinfoToken(r *http.Request) string {
 	if len(h) >= len(oidc.PrefixBearer) && strings.EqualFold(h[:len(oidc.PrefixBearer)], oidc.PrefixBearer) {
 		return h[len(oidc.PrefixBearer):]
 	}
-	return single(r.Form["access_token"])
+	return single(formValues(r.Form, "access_token"))
+}
+
+// formValues are the values op's form decoder (zitadel/schema) may take for the
+// parameter name: it matches names ignoring case, in the map's random order.
+func formValues(form url.Values, name string) []string {
+	var vs []string
+	for k, v := range form {
+		if strings.EqualFold(k, name) {
+			vs = append(vs, v...)
+		}
+	}
+	return vs
 }
 
 // single is the one value of a parameter; none when it is absent or repeated.
@@ -167,9 +182,14 @@ func (s *opStorage) liveAccessToken(ctx context.Context, jti, sub string) (*stor
 		t.UserID, t.SessionID, t.AuthRequestID, t.Claims = f.UserID, f.SessionID, f.AuthRequestID, f.Claims
 		return t, nil
 	}
-	// From the store, not the client cache: removing a product ends its tokens at once.
-	if _, err := s.store.ClientByID(ctx, c.ClientID); err != nil {
+	// From the store, not the client cache: removing a product ends its tokens at once,
+	// and one removed and added again starts afresh (a JWT's iat is in whole seconds).
+	p, err := s.store.ClientByID(ctx, c.ClientID)
+	if err != nil {
 		return nil, fmt.Errorf("access token %q of product %q: %w", jti, c.ClientID, err)
+	}
+	if p.CreatedAt.Truncate(time.Second).After(t.CreatedAt) {
+		return nil, fmt.Errorf("access token %q issued before its product was added again: %w", jti, storage.ErrNotFound)
 	}
 	denied, err := s.store.AccessTokenDenied(ctx, jti)
 	if err != nil {

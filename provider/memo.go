@@ -110,7 +110,8 @@ func noteTokenForm(tokenPath string) func(http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.URL.Path == tokenPath {
 				if memo, _ := r.Context().Value(requestMemoKey{}).(*requestMemo); memo != nil {
-					_, memo.scopeAsked = r.Form["scope"]
+					// Present in any case: op's form decoder matches names ignoring case.
+					memo.scopeAsked = formValues(r.Form, "scope") != nil
 				}
 			}
 			next.ServeHTTP(w, r)

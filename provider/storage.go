@@ -37,7 +37,7 @@ type Store interface {
 	DenyAccessToken(ctx context.Context, id, clientID string, expiresAt time.Time) error
 	AccessTokenDenied(ctx context.Context, id string) (bool, error)
 	CreateRefreshFamily(ctx context.Context, f *storage.RefreshFamily) (string, error)
-	RefreshFamilyByToken(ctx context.Context, raw string) (*storage.RefreshFamily, error)
+	RefreshFamilyByToken(ctx context.Context, raw, clientID string) (*storage.RefreshFamily, error)
 	RefreshFamilyByAccessID(ctx context.Context, accessID string) (*storage.RefreshFamily, error)
 	FindRefreshFamily(ctx context.Context, raw string) (*storage.RefreshFamily, error)
 	RotateRefreshFamily(ctx context.Context, f *storage.RefreshFamily, expiresAt, accessExpiresAt time.Time) (string, error)
@@ -360,7 +360,8 @@ func (s *opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req op.Tok
 // also does those checks, and saves reading the family first; anything that statement
 // does not rotate takes the path below, which tells why.
 func (s *opStorage) TokenRequestByRefreshToken(ctx context.Context, raw string) (op.RefreshTokenRequest, error) {
-	if clientID, ok := presentingClient(ctx); ok && !scopeAsked(ctx) {
+	clientID, known := presentingClient(ctx)
+	if known && !scopeAsked(ctx) {
 		now := s.store.Now()
 		accessExpires := now.Add(s.lifetimes.AccessToken)
 		f, next, err := s.store.RotateRefreshFamilyByToken(ctx, raw, clientID, now.Add(s.lifetimes.RefreshIdle), accessExpires)
@@ -371,7 +372,9 @@ func (s *opStorage) TokenRequestByRefreshToken(ctx context.Context, raw string) 
 			return nil, asOIDC(ctx, err, "rotate refresh token")
 		}
 	}
-	f, err := s.store.RefreshFamilyByToken(ctx, raw)
+	// An unknown product ("") never counts as the family's own: no replay is taken
+	// from it (see storage.Store.RefreshFamilyByToken).
+	f, err := s.store.RefreshFamilyByToken(ctx, raw, clientID)
 	switch {
 	case storage.IsReused(err):
 		slog.WarnContext(ctx, "refresh token replayed; family revoked", "err", err)

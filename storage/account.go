@@ -95,8 +95,8 @@ func (s *Store) UserClients(ctx context.Context, userID string) ([]UserClient, e
 	// A family's access token may outlive its refresh token by minutes, when the
 	// family's absolute expiry comes first.
 	if err := db.Model(&RefreshFamily{}).Distinct().
-		Where("user_id = ? AND revoked_at IS NULL AND ((expires_at > ? AND family_expires_at > ?) OR access_expires_at > ?)",
-			userID, now, now, now).
+		Where("user_id = ? AND revoked_at IS NULL AND ((expires_at > ? AND family_expires_at > ?) OR "+
+			"(access_expires_at > ? AND access_revoked_through < generation))", userID, now, now, now).
 		Pluck("client_id", &live).Error; err != nil {
 		return nil, mapErr(err, "list live refresh tokens")
 	}

@@ -82,7 +82,7 @@ func benchRotate(b *testing.B, s *storage.Store) {
 		for pb.Next() {
 			// A refresh as the provider does it: read the family by the token, then
 			// rotate what was read.
-			f, err := s.RefreshFamilyByToken(ctx, c.raw)
+			f, err := s.RefreshFamilyByToken(ctx, c.raw, "report")
 			if err != nil {
 				if !failed.Swap(true) {
 					b.Error(err)

@@ -206,7 +206,7 @@ func TestMigrationDropsIndexes(t *testing.T) {
 						t.Errorf("round %d: access token %s after its account's revocation: %v", round, id, err)
 					}
 				}
-				if _, err := s.RefreshFamilyByToken(ctx, raw); !IsNotFound(err) {
+				if _, err := s.RefreshFamilyByToken(ctx, raw, "report"); !IsNotFound(err) {
 					t.Errorf("round %d: a family after its account's revocation: %v", round, err)
 				}
 				must(t, s.Close())
@@ -264,7 +264,7 @@ func TestTokenQueriesUseIndexes(t *testing.T) {
 				return f, raw
 			}
 			f, raw := family()
-			_, err = s.RefreshFamilyByToken(ctx, raw)
+			_, err = s.RefreshFamilyByToken(ctx, raw, "report")
 			must(t, err)
 			stale := *f
 			_, err = s.RotateRefreshFamily(ctx, f, now.Add(time.Hour), now.Add(time.Hour))
@@ -275,7 +275,7 @@ func TestTokenQueriesUseIndexes(t *testing.T) {
 			_, err = s.RefreshFamilyByAccessID(ctx, f.AccessID)
 			must(t, err)
 			must(t, s.RevokeFamilyAccess(ctx, f.ID, f.Generation))
-			if _, err := s.RefreshFamilyByToken(ctx, raw); !IsReused(err) { // replay: revokes the family
+			if _, err := s.RefreshFamilyByToken(ctx, raw, "report"); !IsReused(err) { // replay: revokes the family
 				t.Fatalf("replay: %v", err)
 			}
 			if _, err := s.RotateRefreshFamily(ctx, &stale, now.Add(time.Hour), now.Add(time.Hour)); !IsReused(err) {
@@ -414,7 +414,7 @@ func TestHotReadsTakeOlderRows(t *testing.T) {
 			if got, err := s.UserByID(ctx, u.ID); err != nil || got.MiddleName != "" || got.Blocked {
 				t.Errorf("UserByID of an older row: %+v, %v", got, err)
 			}
-			if got, err := s.RefreshFamilyByToken(ctx, raw); err != nil || got.Claims != "" || got.IDP != "" || got.ACR != "" {
+			if got, err := s.RefreshFamilyByToken(ctx, raw, "report"); err != nil || got.Claims != "" || got.IDP != "" || got.ACR != "" {
 				t.Errorf("RefreshFamilyByToken of an older row: %+v, %v", got, err)
 			}
 			if got, err := s.RefreshFamilyByAccessID(ctx, f.AccessID); err != nil || got.Claims != "" {

@@ -179,17 +179,19 @@ func parseRefreshValue(raw string) (id string, generation int64, ok bool) {
 	return id, generation, true
 }
 
-// RefreshFamilyByToken loads the family whose live token raw is. A token of an earlier
-// generation presented again is a replay: the family is revoked and ErrReused
-// returned. Revoked and expired families are ErrNotFound, and so is anything that is
-// not a refresh token this store made (a wrong secret for the live generation, or a
-// generation not yet issued, revokes nothing).
+// RefreshFamilyByToken loads the family whose live token raw is, presented by the
+// product clientID. A token of an earlier generation presented again by the family's
+// own product is a replay: the family is revoked and ErrReused returned. Revoked and
+// expired families are ErrNotFound, and so is anything that is not a refresh token
+// this store made (a wrong secret for the live generation, or a generation not yet
+// issued, revokes nothing).
 //
 // An earlier generation is recognised by its number alone: its secret is no longer
-// stored. Only a holder of one of the family's refresh tokens knows the family's id
-// (access tokens name the family by AccessID), and such a holder could replay that
-// token itself.
-func (s *Store) RefreshFamilyByToken(ctx context.Context, raw string) (*RefreshFamily, error) {
+// stored. Its family's id is in every refresh token of the family (access tokens name
+// it by AccessID instead), so it is the product the family was issued to, and no
+// other, whose presentation of it counts as a replay: a confidential product proves it
+// with its secret, and could revoke the family by RFC 7009 anyway.
+func (s *Store) RefreshFamilyByToken(ctx context.Context, raw, clientID string) (*RefreshFamily, error) {
 	f, generation, err := s.familyByValue(ctx, raw)
 	if err != nil {
 		return nil, err
@@ -198,6 +200,8 @@ func (s *Store) RefreshFamilyByToken(ctx context.Context, raw string) (*RefreshF
 	switch {
 	case f.RevokedAt != nil:
 		return nil, fmt.Errorf("load refresh token: revoked: %w", ErrNotFound)
+	case generation < f.Generation && f.ClientID != clientID:
+		return nil, fmt.Errorf("load refresh token: an earlier generation from another product: %w", ErrNotFound)
 	case generation < f.Generation:
 		if err := s.RevokeRefreshFamily(ctx, f.ID); err != nil {
 			return nil, err

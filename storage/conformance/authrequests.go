@@ -265,10 +265,10 @@ func testCodeReuseRevokes(t *testing.T, e *env) {
 	}
 	must(t, e.s.RevokeAuthRequestTokens(e.ctx, again.ID))
 	e.checkTokens(t, "tokens of a reused code", false, []string{plain.ID}, []string{f.ID})
-	_, err = e.s.RefreshFamilyByToken(e.ctx, raw3)
+	_, err = e.s.RefreshFamilyByToken(e.ctx, raw3, "report")
 	wantNotFound(t, err, "the live refresh token of a reused code")
 	e.checkTokens(t, "tokens of another code", true, []string{otherAccess.ID}, []string{otherFamily.ID})
-	if _, err := e.s.RefreshFamilyByToken(e.ctx, otherRaw); err != nil {
+	if _, err := e.s.RefreshFamilyByToken(e.ctx, otherRaw, "report"); err != nil {
 		t.Errorf("the refresh token of another code: %v", err)
 	}
 }

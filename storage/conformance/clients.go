@@ -92,12 +92,12 @@ func testClientDelete(t *testing.T, e *env) {
 	if e.accessLive(t, gone.ID) || !e.familyRevoked(t, goneRefresh.ID) {
 		t.Error("tokens of a deleted client are still live")
 	}
-	_, err = e.s.RefreshFamilyByToken(e.ctx, goneRaw)
+	_, err = e.s.RefreshFamilyByToken(e.ctx, goneRaw, "report")
 	wantNotFound(t, err, "the refresh token of a deleted client")
 	if !e.accessLive(t, kept.ID) || e.familyRevoked(t, keptRefresh.ID) {
 		t.Error("deleting one client revoked another client's tokens")
 	}
-	if _, err := e.s.RefreshFamilyByToken(e.ctx, keptRaw); err != nil {
+	if _, err := e.s.RefreshFamilyByToken(e.ctx, keptRaw, "report"); err != nil {
 		t.Errorf("another client's refresh token after DeleteClient: %v", err)
 	}
 }

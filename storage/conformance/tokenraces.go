@@ -216,7 +216,7 @@ func testCodeReusedBeforeTokens(t *testing.T, e *env) {
 	of := codeFamily(e, other)
 	oraw, err := e.s.CreateRefreshFamily(e.ctx, of)
 	must(t, err)
-	if _, err := e.s.RefreshFamilyByToken(e.ctx, oraw); err != nil {
+	if _, err := e.s.RefreshFamilyByToken(e.ctx, oraw, "report"); err != nil {
 		t.Errorf("the refresh token of another code: %v", err)
 	}
 	must(t, e.s.CreateAccessToken(e.ctx, codeAccess(e, other)))

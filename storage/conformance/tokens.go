@@ -22,6 +22,7 @@ func tokenTests() []test {
 		{"new families get ids of their own", testRefreshFamilyIDs},
 		{"rotation moves the family to its next generation", testRefreshRotate},
 		{"replay revokes the family and no other", testRefreshReplay},
+		{"only the family's product replays", testReplayOnlyByItsProduct},
 		{"rotating a stale copy is a replay", testRefreshRotateStale},
 		{"idle expiry", testRefreshIdleExpiry},
 		{"family expiry", testRefreshFamilyExpiry},
@@ -149,7 +150,7 @@ func testRefreshHashed(t *testing.T, e *env) {
 		name string
 		read func() (*storage.RefreshFamily, error)
 	}{
-		{"RefreshFamilyByToken", func() (*storage.RefreshFamily, error) { return e.s.RefreshFamilyByToken(e.ctx, raw) }},
+		{"RefreshFamilyByToken", func() (*storage.RefreshFamily, error) { return e.s.RefreshFamilyByToken(e.ctx, raw, "report") }},
 		{"RefreshFamilyByID", func() (*storage.RefreshFamily, error) { return e.s.RefreshFamilyByID(e.ctx, f.ID) }},
 		{"RefreshFamilyByAccessID", func() (*storage.RefreshFamily, error) { return e.s.RefreshFamilyByAccessID(e.ctx, f.AccessID) }},
 		{"FindRefreshFamily", func() (*storage.RefreshFamily, error) { return e.s.FindRefreshFamily(e.ctx, raw) }},
@@ -216,12 +217,12 @@ func testRefreshNotAToken(t *testing.T, e *env) {
 		{"an unknown family", storage.NewID() + ".1." + secret},
 		{"the access id in place of the family's", f.AccessID + "." + strconv.FormatInt(f.Generation, 10) + "." + secret},
 	} {
-		_, err := e.s.RefreshFamilyByToken(e.ctx, c.raw)
+		_, err := e.s.RefreshFamilyByToken(e.ctx, c.raw, "report")
 		wantNotFound(t, err, "RefreshFamilyByToken of "+c.name)
 		_, err = e.s.FindRefreshFamily(e.ctx, c.raw)
 		wantNotFound(t, err, "FindRefreshFamily of "+c.name)
 	}
-	got, err := e.s.RefreshFamilyByToken(e.ctx, raw2)
+	got, err := e.s.RefreshFamilyByToken(e.ctx, raw2, "report")
 	if err != nil {
 		t.Fatalf("the live token after the wrong ones: %v", err)
 	}
@@ -248,12 +249,12 @@ func testRefreshFamilyIDs(t *testing.T, e *env) {
 		}
 	}
 	e.rotate(t, fams[0])
-	_, err := e.s.RefreshFamilyByToken(e.ctx, raws[0])
+	_, err := e.s.RefreshFamilyByToken(e.ctx, raws[0], "report")
 	wantReused(t, err, "replay")
 	if !e.familyRevoked(t, fams[0].ID) {
 		t.Error("the replayed family is live")
 	}
-	if _, err := e.s.RefreshFamilyByToken(e.ctx, raws[1]); err != nil {
+	if _, err := e.s.RefreshFamilyByToken(e.ctx, raws[1], "report"); err != nil {
 		t.Errorf("a replay in one family revoked another family: %v", err)
 	}
 }
@@ -275,7 +276,7 @@ func testRefreshRotate(t *testing.T, e *env) {
 	want.Generation, want.TokenHash = 2, storage.HashSecret(raw2)
 	want.RotatedAt, want.ExpiresAt, want.AccessExpiresAt = e.now(), expires, accessExpires
 	sameFamily(t, "RotateRefreshFamily's f", f, &want)
-	got, err := e.s.RefreshFamilyByToken(e.ctx, raw2)
+	got, err := e.s.RefreshFamilyByToken(e.ctx, raw2, "report")
 	must(t, err)
 	sameFamily(t, "RefreshFamilyByToken of the next token", got, &want)
 	if got.TokenHash == before.TokenHash {
@@ -291,12 +292,12 @@ func testRefreshRotate(t *testing.T, e *env) {
 	}
 	e.advance(time.Minute)
 	raw3 := e.rotate(t, f)
-	if got, err := e.s.RefreshFamilyByToken(e.ctx, raw3); err != nil || got.Generation != 3 ||
+	if got, err := e.s.RefreshFamilyByToken(e.ctx, raw3, "report"); err != nil || got.Generation != 3 ||
 		!got.FamilyExpiresAt.Equal(before.FamilyExpiresAt) || !got.CreatedAt.Equal(before.CreatedAt) {
 		t.Errorf("after a second rotation: %+v, %v; want generation 3 with the family's creation and absolute expiry", got, err)
 	}
 	// The spent token is now a replay.
-	_, err = e.s.RefreshFamilyByToken(e.ctx, raw2)
+	_, err = e.s.RefreshFamilyByToken(e.ctx, raw2, "report")
 	wantReused(t, err, "RefreshFamilyByToken of a rotated token")
 }
 
@@ -311,22 +312,22 @@ func testRefreshReplay(t *testing.T, e *env) {
 			raw3 := e.rotate(t, f)
 			other, otherRaw := e.family(t, storage.RefreshFamily{ClientID: "report", UserID: u.ID, SessionID: "s1"})
 
-			_, err := e.s.RefreshFamilyByToken(e.ctx, []string{raw1, raw2}[replayed])
+			_, err := e.s.RefreshFamilyByToken(e.ctx, []string{raw1, raw2}[replayed], "report")
 			wantReused(t, err, "RefreshFamilyByToken of a spent token")
 			if !e.familyRevoked(t, f.ID) {
 				t.Error("a replay left its family live")
 			}
-			_, err = e.s.RefreshFamilyByToken(e.ctx, raw3)
+			_, err = e.s.RefreshFamilyByToken(e.ctx, raw3, "report")
 			wantNotFound(t, err, "the live token of a replayed family")
 			for _, raw := range []string{raw1, raw2} {
-				if _, err := e.s.RefreshFamilyByToken(e.ctx, raw); err == nil {
+				if _, err := e.s.RefreshFamilyByToken(e.ctx, raw, "report"); err == nil {
 					t.Error("a spent token works after its family was revoked")
 				}
 			}
 			_, err = e.s.RotateRefreshFamily(e.ctx, f, e.now().Add(time.Hour), e.now().Add(time.Hour))
 			wantNotFound(t, err, "rotating a replayed family")
 
-			if _, err := e.s.RefreshFamilyByToken(e.ctx, otherRaw); err != nil {
+			if _, err := e.s.RefreshFamilyByToken(e.ctx, otherRaw, "report"); err != nil {
 				t.Errorf("a replay revoked another family of the same account, product and session: %v", err)
 			}
 			e.checkTokens(t, "another family", true, nil, []string{other.ID})
@@ -352,18 +353,18 @@ func testRefreshRotateStale(t *testing.T, e *env) {
 		t.Errorf("after a stale rotation the family is at generation %d, revoked %v; want generation 2 kept, revoked",
 			got.Generation, got.RevokedAt)
 	}
-	_, err = e.s.RefreshFamilyByToken(e.ctx, raw2)
+	_, err = e.s.RefreshFamilyByToken(e.ctx, raw2, "report")
 	wantNotFound(t, err, "the winner's token after a stale rotation")
 }
 
 func testRefreshIdleExpiry(t *testing.T, e *env) {
 	f, raw := e.family(t, storage.RefreshFamily{ClientID: "report", UserID: "u1"}) // idle hour
 	e.advance(time.Hour - time.Second)
-	if _, err := e.s.RefreshFamilyByToken(e.ctx, raw); err != nil {
+	if _, err := e.s.RefreshFamilyByToken(e.ctx, raw, "report"); err != nil {
 		t.Fatalf("a second before idle expiry: %v", err)
 	}
 	e.advance(time.Second)
-	_, err := e.s.RefreshFamilyByToken(e.ctx, raw)
+	_, err := e.s.RefreshFamilyByToken(e.ctx, raw, "report")
 	wantNotFound(t, err, "RefreshFamilyByToken at idle expiry")
 	// Revocation still finds it.
 	if _, err := e.s.FindRefreshFamily(e.ctx, raw); err != nil {
@@ -391,11 +392,11 @@ func testRefreshFamilyExpiry(t *testing.T, e *env) {
 		t.Fatalf("the live generation's idle expiry is %v; want the family's %v", f.ExpiresAt, f.FamilyExpiresAt)
 	}
 	e.advance(end.Sub(e.now()) - time.Second)
-	if _, err := e.s.RefreshFamilyByToken(e.ctx, raw); err != nil {
+	if _, err := e.s.RefreshFamilyByToken(e.ctx, raw, "report"); err != nil {
 		t.Fatalf("a second before the family's expiry: %v", err)
 	}
 	e.advance(time.Second)
-	_, err := e.s.RefreshFamilyByToken(e.ctx, raw)
+	_, err := e.s.RefreshFamilyByToken(e.ctx, raw, "report")
 	wantNotFound(t, err, "RefreshFamilyByToken at the family's absolute expiry")
 	_, err = e.s.RotateRefreshFamily(e.ctx, f, e.now().Add(time.Hour), e.now().Add(time.Hour))
 	wantNotFound(t, err, "RotateRefreshFamily at the family's absolute expiry")
@@ -470,7 +471,7 @@ func testRefreshRevoked(t *testing.T, e *env) {
 				AuthRequestID: storage.NewID()})
 			e.advance(time.Minute)
 			must(t, c.revoke(f))
-			_, err := e.s.RefreshFamilyByToken(e.ctx, raw2)
+			_, err := e.s.RefreshFamilyByToken(e.ctx, raw2, "report")
 			wantNotFound(t, err, "the live token of a revoked family")
 			got, err := e.s.RefreshFamilyByID(e.ctx, f.ID)
 			must(t, err)
@@ -482,7 +483,7 @@ func testRefreshRevoked(t *testing.T, e *env) {
 			if e.accessLive(t, row.ID) == c.rows {
 				t.Errorf("the access token row with the same keys: live %v; want %v", c.rows, !c.rows)
 			}
-			if _, err := e.s.RefreshFamilyByToken(e.ctx, keepRaw); err != nil {
+			if _, err := e.s.RefreshFamilyByToken(e.ctx, keepRaw, "report"); err != nil {
 				t.Errorf("an unrelated family: %v", err)
 			}
 			e.checkTokens(t, "unrelated", true, nil, []string{keep.ID})
@@ -530,7 +531,7 @@ func testRevokeFamilyAccess(t *testing.T, e *env) {
 		}
 	}
 	// The family itself goes on: its live token works and it rotates, keeping the mark.
-	got, err := e.s.RefreshFamilyByToken(e.ctx, raw3)
+	got, err := e.s.RefreshFamilyByToken(e.ctx, raw3, "report")
 	must(t, err)
 	if got.AccessRevokedThrough != 3 {
 		t.Errorf("RefreshFamilyByToken: access revoked through %d; want 3", got.AccessRevokedThrough)
@@ -603,14 +604,14 @@ func testReadYourWrites(t *testing.T, e *env) {
 		}
 
 		f, raw1 := e.family(t, storage.RefreshFamily{ClientID: "report", UserID: u.ID})
-		if _, err := e.s.RefreshFamilyByToken(e.ctx, raw1); err != nil {
+		if _, err := e.s.RefreshFamilyByToken(e.ctx, raw1, "report"); err != nil {
 			t.Fatalf("round %d: a new refresh token: %v", i, err)
 		}
 		if _, err := e.s.RefreshFamilyByAccessID(e.ctx, f.AccessID); err != nil {
 			t.Fatalf("round %d: a new family by its access id: %v", i, err)
 		}
 		raw2 := e.rotate(t, f)
-		if got, err := e.s.RefreshFamilyByToken(e.ctx, raw2); err != nil || got.Generation != 2 {
+		if got, err := e.s.RefreshFamilyByToken(e.ctx, raw2, "report"); err != nil || got.Generation != 2 {
 			t.Fatalf("round %d: the next token right after rotation: %+v, %v", i, got, err)
 		}
 		if got, err := e.s.RefreshFamilyByAccessID(e.ctx, f.AccessID); err != nil || got.Generation != 2 {
@@ -620,9 +621,9 @@ func testReadYourWrites(t *testing.T, e *env) {
 		if got, err := e.s.RefreshFamilyByAccessID(e.ctx, f.AccessID); err != nil || got.AccessRevokedThrough != 2 {
 			t.Fatalf("round %d: the family's access tokens right after their revocation: %+v, %v", i, got, err)
 		}
-		_, err := e.s.RefreshFamilyByToken(e.ctx, raw1)
+		_, err := e.s.RefreshFamilyByToken(e.ctx, raw1, "report")
 		wantReused(t, err, "the spent token right after rotation")
-		if _, err := e.s.RefreshFamilyByToken(e.ctx, raw2); !storage.IsNotFound(err) {
+		if _, err := e.s.RefreshFamilyByToken(e.ctx, raw2, "report"); !storage.IsNotFound(err) {
 			t.Fatalf("round %d: the family's live token right after a replay revoked it: %v", i, err)
 		}
 		if got, err := e.s.RefreshFamilyByAccessID(e.ctx, f.AccessID); err != nil || got.RevokedAt == nil {
@@ -631,7 +632,7 @@ func testReadYourWrites(t *testing.T, e *env) {
 
 		g, graw := e.family(t, storage.RefreshFamily{ClientID: "report", UserID: u.ID})
 		must(t, e.s.RevokeRefreshFamily(e.ctx, g.ID))
-		if _, err := e.s.RefreshFamilyByToken(e.ctx, graw); !storage.IsNotFound(err) {
+		if _, err := e.s.RefreshFamilyByToken(e.ctx, graw, "report"); !storage.IsNotFound(err) {
 			t.Fatalf("round %d: a refresh token right after its family was revoked: %v", i, err)
 		}
 		if got, err := e.s.RefreshFamilyByAccessID(e.ctx, g.AccessID); err != nil || got.RevokedAt == nil {
@@ -646,7 +647,7 @@ func testReadYourWrites(t *testing.T, e *env) {
 	if !got.Blocked {
 		t.Error("an account read right after it was blocked is not blocked")
 	}
-	if _, err := e.s.RefreshFamilyByToken(e.ctx, raw); !storage.IsNotFound(err) {
+	if _, err := e.s.RefreshFamilyByToken(e.ctx, raw, "report"); !storage.IsNotFound(err) {
 		t.Errorf("a refresh token right after its account was blocked: %v", err)
 	}
 	if got, err := e.s.RefreshFamilyByAccessID(e.ctx, f.AccessID); err != nil || got.RevokedAt == nil {
@@ -665,7 +666,7 @@ func testRaceReadYourWrites(t *testing.T, e *env) {
 			if err != nil {
 				return err
 			}
-			if _, err := e.s.RefreshFamilyByToken(e.ctx, raw1); err != nil {
+			if _, err := e.s.RefreshFamilyByToken(e.ctx, raw1, "report"); err != nil {
 				return fmt.Errorf("racer %d: refresh token right after it was created: %w", i, err)
 			}
 			if _, err := e.s.RefreshFamilyByAccessID(e.ctx, f.AccessID); err != nil {
@@ -675,7 +676,7 @@ func testRaceReadYourWrites(t *testing.T, e *env) {
 			if err != nil {
 				return fmt.Errorf("racer %d: rotate: %w", i, err)
 			}
-			if _, err := e.s.RefreshFamilyByToken(e.ctx, raw2); err != nil {
+			if _, err := e.s.RefreshFamilyByToken(e.ctx, raw2, "report"); err != nil {
 				return fmt.Errorf("racer %d: next token right after rotation: %w", i, err)
 			}
 			if err := e.s.RevokeFamilyAccess(e.ctx, f.ID, f.Generation); err != nil {
@@ -687,7 +688,7 @@ func testRaceReadYourWrites(t *testing.T, e *env) {
 			if err := e.s.RevokeRefreshFamily(e.ctx, f.ID); err != nil {
 				return err
 			}
-			if _, err := e.s.RefreshFamilyByToken(e.ctx, raw2); !storage.IsNotFound(err) {
+			if _, err := e.s.RefreshFamilyByToken(e.ctx, raw2, "report"); !storage.IsNotFound(err) {
 				return fmt.Errorf("racer %d: refresh token right after its family was revoked: %v", i, err)
 			}
 			if got, err := e.s.RefreshFamilyByAccessID(e.ctx, f.AccessID); err != nil || got.RevokedAt == nil {
@@ -719,7 +720,7 @@ func testRotateByToken(t *testing.T, e *env) {
 	want := *f
 	want.Generation, want.TokenHash, want.RotatedAt, want.ExpiresAt, want.AccessExpiresAt = 2, storage.HashSecret(next), e.now(), idle, access
 	sameFamily(t, "RotateRefreshFamilyByToken", got, &want)
-	stored, err := e.s.RefreshFamilyByToken(e.ctx, next)
+	stored, err := e.s.RefreshFamilyByToken(e.ctx, next, "report")
 	must(t, err)
 	sameFamily(t, "the family read after RotateRefreshFamilyByToken", stored, &want)
 
@@ -782,15 +783,42 @@ func testRaceRotateByToken(t *testing.T, e *env) {
 		return err
 	})
 	winner := oneWinner(t, errs, storage.IsNotFound, "IsNotFound")
-	got, err := e.s.RefreshFamilyByToken(e.ctx, nexts[winner])
+	got, err := e.s.RefreshFamilyByToken(e.ctx, nexts[winner], "report")
 	must(t, err)
 	if got.Generation != 2 {
 		t.Errorf("after the race the family is at generation %d; want 2", got.Generation)
 	}
 	// The losers' requests go on to read the token they presented: now a replay.
-	_, err = e.s.RefreshFamilyByToken(e.ctx, raw)
+	_, err = e.s.RefreshFamilyByToken(e.ctx, raw, "report")
 	wantReused(t, err, "the raced token read after the race")
 	if !e.familyRevoked(t, f.ID) {
 		t.Error("the replayed family is live")
+	}
+}
+
+// testReplayOnlyByItsProduct: an earlier generation is recognised by its number (its
+// secret is no longer stored), so only the family's own product presenting it is a
+// replay; from another product, or with the product unknown, it finds nothing and
+// takes nothing away.
+func testReplayOnlyByItsProduct(t *testing.T, e *env) {
+	f, raw := e.family(t, storage.RefreshFamily{ClientID: "report", UserID: "u1"})
+	live := e.rotate(t, f)
+	forged := f.ID + ".1." + storage.NewSecret() // the id part of any of its tokens, and a guess
+	for _, client := range []string{"sign", ""} {
+		for _, token := range []string{raw, forged} {
+			_, err := e.s.RefreshFamilyByToken(e.ctx, token, client)
+			wantNotFound(t, err, "an earlier generation presented by product "+strconv.Quote(client))
+		}
+	}
+	if e.familyRevoked(t, f.ID) {
+		t.Fatal("another product's presentation of an earlier generation revoked the family")
+	}
+	if _, err := e.s.RefreshFamilyByToken(e.ctx, live, "report"); err != nil {
+		t.Fatalf("the live token after another product presented an earlier one: %v", err)
+	}
+	_, err := e.s.RefreshFamilyByToken(e.ctx, raw, "report")
+	wantReused(t, err, "the family's own product presenting an earlier generation")
+	if !e.familyRevoked(t, f.ID) {
+		t.Error("the family's own replay left it live")
 	}
 }
