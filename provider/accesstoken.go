@@ -201,8 +201,34 @@ func (s *opStorage) liveAccessToken(ctx context.Context, jti, sub string) (*stor
 	return t, nil
 }
 
-// denyMachineToken revokes a client_credentials token of clientID (RFC 7009): it
-// expires within one access-token lifetime from now, so the denial need not last longer.
-func (s *opStorage) denyMachineToken(ctx context.Context, jti, clientID string) error {
-	return s.store.DenyAccessToken(ctx, jti, clientID, s.store.Now().Add(s.lifetimes.AccessToken+time.Minute))
+// revokeAccessToken revokes the access token jti of subject sub for clientID (RFC
+// 7009), wherever its state is kept: a family's access tokens up to its generation, a
+// product's own token by a row that denies it until it would have expired anyway, a
+// person's token by its row. A token issued to another product is refused with
+// errIssuedToAnother; an unknown one is ErrNotFound.
+func (s *opStorage) revokeAccessToken(ctx context.Context, jti, sub, clientID string) error {
+	if accessID, generation, ok := parseFamilyTokenID(jti); ok {
+		f, err := s.store.RefreshFamilyByAccessID(ctx, accessID)
+		switch {
+		case err != nil:
+			return err
+		case f.ClientID != clientID:
+			return errIssuedToAnother()
+		}
+		return s.store.RevokeFamilyAccess(ctx, f.ID, generation)
+	}
+	if isMachineToken(jti) {
+		if sub != clientID { // a product's own token has the product as its subject
+			return errIssuedToAnother()
+		}
+		return s.store.DenyAccessToken(ctx, jti, clientID, s.store.Now().Add(s.lifetimes.AccessToken+time.Minute))
+	}
+	t, err := s.store.AccessTokenByID(ctx, jti)
+	switch {
+	case err != nil:
+		return err
+	case t.ClientID != clientID:
+		return errIssuedToAnother()
+	}
+	return s.store.RevokeAccessToken(ctx, t.ID)
 }

@@ -451,42 +451,14 @@ func (s *opStorage) RevokeToken(ctx context.Context, tokenOrID, userID, clientID
 	if userID == "" {
 		return nil
 	}
-	if accessID, generation, ok := parseFamilyTokenID(tokenOrID); ok {
-		f, err := s.store.RefreshFamilyByAccessID(ctx, accessID)
-		if storage.IsNotFound(err) {
-			return nil
-		}
-		if err != nil {
-			slog.ErrorContext(ctx, "find refresh family of access token to revoke", "err", err)
-			return oidc.ErrServerError()
-		}
-		if f.ClientID != clientID {
-			return errIssuedToAnother()
-		}
-		if err := s.store.RevokeFamilyAccess(ctx, f.ID, generation); err != nil {
-			slog.ErrorContext(ctx, "revoke access token", "err", err)
-			return oidc.ErrServerError()
-		}
+	err = s.revokeAccessToken(ctx, tokenOrID, userID, clientID)
+	var oe *oidc.Error
+	switch {
+	case errors.As(err, &oe):
+		return oe
+	case storage.IsNotFound(err):
 		return nil
-	}
-	if isMachineToken(tokenOrID) {
-		if userID != clientID { // a product's own token has the product as its subject
-			return errIssuedToAnother()
-		}
-		if err := s.denyMachineToken(ctx, tokenOrID, clientID); err != nil {
-			slog.ErrorContext(ctx, "revoke access token", "err", err)
-			return oidc.ErrServerError()
-		}
-		return nil
-	}
-	t, err := s.store.AccessTokenByID(ctx, tokenOrID)
-	if err != nil {
-		return nil
-	}
-	if t.ClientID != clientID {
-		return errIssuedToAnother()
-	}
-	if err := s.store.RevokeAccessToken(ctx, t.ID); err != nil {
+	case err != nil:
 		slog.ErrorContext(ctx, "revoke access token", "err", err)
 		return oidc.ErrServerError()
 	}
@@ -674,14 +646,11 @@ func (s *opStorage) GetPrivateClaimsFromScopes(context.Context, string, string, 
 // from them, since most access tokens have no row: see machineTokenPrefix) and the
 // session id, so a product's API can tie it to a logout.
 func (s *opStorage) GetPrivateClaimsFromRequest(_ context.Context, req op.TokenRequest, _ []string) (map[string]any, error) {
-	var claims map[string]any
+	claims := map[string]any{}
 	if scopes := req.GetScopes(); len(scopes) > 0 {
-		claims = map[string]any{"scope": strings.Join(scopes, " ")}
+		claims["scope"] = strings.Join(scopes, " ")
 	}
 	if sid := sessionOf(req); sid != "" {
-		if claims == nil {
-			claims = map[string]any{}
-		}
 		claims["sid"] = sid
 	}
 	return claims, nil

@@ -99,24 +99,9 @@ func (s *Store) ExchangeCode(ctx context.Context, code string, retain time.Durat
 	if !now.Before(r.ExpiresAt) {
 		return nil, fmt.Errorf("exchange code: expired: %w", ErrNotFound)
 	}
-	spend := func(ctx context.Context, tx *sql.Tx) error {
-		res, err := s.execResult(ctx, tx, qUseCode, now, now.Add(retain), r.ID)
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
-			return ErrReused // nothing written
-		}
-		return nil
-	}
-	var err error
-	if s.batch != nil {
-		err = s.batch.write(ctx, spend)
-	} else {
-		err = spend(ctx, nil)
-	}
+	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		return wroteOne(s.execResult(ctx, tx, qUseCode, now, now.Add(retain), r.ID))
+	})
 	if errors.Is(err, ErrReused) {
 		return &r, fmt.Errorf("exchange code of auth request %q: %w", r.ID, ErrReused)
 	}

@@ -130,11 +130,13 @@ func (b *writeBatcher) close() {
 	})
 }
 
-// write runs fn in a write transaction: batched with other writes on SQLite files,
-// alone elsewhere. fn must return ErrReused only before it has written anything.
+// write runs fn, which runs one statement: on SQLite files in a transaction shared
+// with other writes (tx), elsewhere alone on the pool (tx nil), where one statement
+// needs no BEGIN and COMMIT around it. fn must return ErrReused only before it has
+// written anything.
 func (s *Store) write(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
 	if s.batch != nil {
 		return s.batch.write(ctx, fn)
 	}
-	return s.sqlTx(ctx, func(tx *sql.Tx) error { return fn(ctx, tx) })
+	return fn(ctx, nil)
 }

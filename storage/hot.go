@@ -205,6 +205,15 @@ func insertIfCodeUnused(table string, columns []string, dialect string) string {
 	return into + "SELECT ?" + strings.Repeat(", ?", len(columns)-1) + codeUnusedSQLite
 }
 
+// withCode adds the auth request id to the arguments of an insertIfCodeUnused
+// statement: first on PostgreSQL, last on SQLite.
+func (s *Store) withCode(authRequestID string, args []any) []any {
+	if s.dialect == "postgres" {
+		return append([]any{authRequestID}, args...)
+	}
+	return append(args, authRequestID)
+}
+
 // castList is a SELECT list of typed placeholders for columns: in INSERT … SELECT
 // PostgreSQL does not infer a placeholder's type from the column it goes to.
 func castList(columns []string) string {
@@ -355,12 +364,16 @@ func (s *Store) execResult(ctx context.Context, tx *sql.Tx, q hotQuery, args ...
 	}
 }
 
-// queryRow runs q on tx and returns its one row.
+// queryRow runs q on the pool or on tx (nil: the pool) and returns its one row.
 func (s *Store) queryRow(ctx context.Context, tx *sql.Tx, q hotQuery, args ...any) *sql.Row {
-	if stmt := s.hot.stmt[q]; stmt != nil {
+	switch stmt := s.hot.stmt[q]; {
+	case stmt != nil && tx != nil:
 		return tx.StmtContext(ctx, stmt).QueryRowContext(ctx, args...)
+	case stmt != nil:
+		return stmt.QueryRowContext(ctx, args...)
+	default:
+		return s.conn(tx).QueryRowContext(ctx, s.hot.query[q], args...)
 	}
-	return tx.QueryRowContext(ctx, s.hot.query[q], args...)
 }
 
 func (s *Store) conn(tx *sql.Tx) execer {

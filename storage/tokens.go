@@ -19,31 +19,22 @@ import (
 // RevokeAuthRequestTokens).
 func (s *Store) CreateAccessToken(ctx context.Context, t *AccessToken) error {
 	s.stampAccess(t)
-	args := accessTokenArgs(t)
-	var err error
-	switch {
-	case t.AuthRequestID != "" && s.dialect == "postgres":
-		err = insertedOne(s.execResult(ctx, nil, qInsertAccessTokenOfCode, append([]any{t.AuthRequestID}, args...)...))
-	case t.AuthRequestID != "":
-		err = s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
-			return insertedOne(s.execResult(ctx, tx, qInsertAccessTokenOfCode, append(args, t.AuthRequestID)...))
-		})
-	case s.batch != nil:
-		err = s.batch.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
-			return s.exec(ctx, tx, qInsertAccessToken, args...)
-		})
-	default:
-		err = s.exec(ctx, nil, qInsertAccessToken, args...)
+	q, args := qInsertAccessToken, accessTokenArgs(t)
+	if t.AuthRequestID != "" {
+		q, args = qInsertAccessTokenOfCode, s.withCode(t.AuthRequestID, args)
 	}
+	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		return wroteOne(s.execResult(ctx, tx, q, args...))
+	})
 	if errors.Is(err, ErrReused) {
 		return fmt.Errorf("create access token of auth request %q: code reused: %w", t.AuthRequestID, ErrReused)
 	}
 	return mapErr(err, "create access token")
 }
 
-// insertedOne turns a guarded insert's result into ErrReused when it inserted nothing
-// (the code was reused; nothing was written).
-func insertedOne(res sql.Result, err error) error {
+// wroteOne turns a statement's result into ErrReused when it changed no row: a guarded
+// insert whose code was reused, a code already spent. Nothing was written.
+func wroteOne(res sql.Result, err error) error {
 	if err != nil {
 		return err
 	}
@@ -126,22 +117,15 @@ func (s *Store) CreateRefreshFamily(ctx context.Context, f *RefreshFamily) (stri
 	f.Generation = 1
 	raw := refreshValue(f.ID, f.Generation)
 	f.TokenHash = HashSecret(raw)
-	args := refreshFamilyArgs(f)
-	var err error
-	switch {
-	case f.AuthRequestID != "" && s.dialect == "postgres":
-		err = insertedOne(s.execResult(ctx, nil, qInsertRefreshFamilyOfCode, append([]any{f.AuthRequestID}, args...)...))
-	case f.AuthRequestID != "":
-		err = s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
-			// Writers take turns on SQLite: checked by the insert, the code stays
-			// unreused until this transaction commits.
-			return insertedOne(s.execResult(ctx, tx, qInsertRefreshFamilyOfCode, append(args, f.AuthRequestID)...))
-		})
-	default:
-		err = s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
-			return s.exec(ctx, tx, qInsertRefreshFamily, args...)
-		})
+	q, args := qInsertRefreshFamily, refreshFamilyArgs(f)
+	if f.AuthRequestID != "" {
+		// The insert checks the code (see codeUnusedSQLite); on SQLite writers take
+		// turns, so the code stays unreused until the insert's transaction commits.
+		q, args = qInsertRefreshFamilyOfCode, s.withCode(f.AuthRequestID, args)
 	}
+	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		return wroteOne(s.execResult(ctx, tx, q, args...))
+	})
 	if errors.Is(err, ErrReused) {
 		return "", fmt.Errorf("create refresh family of auth request %q: code reused: %w", f.AuthRequestID, ErrReused)
 	}
