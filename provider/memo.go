@@ -38,6 +38,18 @@ func userOnce(ctx context.Context, id string, load func(context.Context, string)
 	return once(ctx, func(m *requestMemo) *map[string]*storage.User { return &m.users }, id, load)
 }
 
+// rememberUser keeps u, as a statement of this request returned it, for userOnce.
+func rememberUser(ctx context.Context, u *storage.User) {
+	if memo, _ := ctx.Value(requestMemoKey{}).(*requestMemo); memo != nil && u != nil {
+		memo.mu.Lock()
+		if memo.users == nil {
+			memo.users = map[string]*storage.User{}
+		}
+		memo.users[u.ID] = u
+		memo.mu.Unlock()
+	}
+}
+
 // gosuslugiOnce returns the account's Gosuslugi claims, reading them at most once per
 // request (an ID token and a userinfo answer in one request ask twice).
 func gosuslugiOnce(ctx context.Context, userID string, load func(context.Context, string) (map[string]any, error)) (map[string]any, error) {

@@ -123,7 +123,7 @@ func New(cfg Config, store Store, km *keys.Manager) (*Provider, error) {
 	opts := []op.Option{
 		op.WithHttpInterceptors(withRequestMemo, rejectMalformedForm, keepClaimsParam("/authorize"),
 			noStoreTokens("/oauth/token"), noteTokenForm("/oauth/token"), bearerChallenge("/userinfo"),
-			keepPresentedToken("/userinfo", "/oauth/introspect")),
+			keepPresentedToken("/userinfo", "/oauth/introspect"), p.exchangeGrants("/oauth/token")),
 	}
 	if issuer.Scheme == "http" {
 		opts = append(opts, op.WithAllowInsecure())

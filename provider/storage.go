@@ -232,6 +232,7 @@ func (s *opStorage) AuthRequestByCode(ctx context.Context, code string) (op.Auth
 	if err != nil {
 		return nil, asOIDC(ctx, err, "exchange code")
 	}
+	rememberUser(ctx, r.Account)
 	return authRequest{r}, nil
 }
 
@@ -366,6 +367,7 @@ func (s *opStorage) TokenRequestByRefreshToken(ctx context.Context, raw string) 
 		accessExpires := now.Add(s.lifetimes.AccessToken)
 		f, next, err := s.store.RotateRefreshFamilyByToken(ctx, raw, clientID, now.Add(s.lifetimes.RefreshIdle), accessExpires)
 		if err == nil {
+			rememberUser(ctx, f.Account)
 			return &refreshRequest{f: f, scopes: f.Scopes, next: next, accessExpires: accessExpires}, nil
 		}
 		if !storage.IsNotFound(err) {

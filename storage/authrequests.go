@@ -85,31 +85,38 @@ func (s *Store) SaveAuthCode(ctx context.Context, id, code string, ttl time.Dura
 // the exchange so that a second presentation is recognised as reuse (ErrReused, with
 // the request returned so its tokens can be revoked) rather than as an unknown code.
 func (s *Store) ExchangeCode(ctx context.Context, code string, retain time.Duration) (*AuthRequest, error) {
-	var r AuthRequest
 	now := s.now()
-	// The row is read on the read pool; the single-use check is the conditional
-	// UPDATE, which needs no transaction around it: of two racing exchanges exactly
-	// one changes the row.
-	if err := s.reader(ctx).Where("code_hash = ?", HashSecret(code)).Take(&r).Error; err != nil {
+	hash := HashSecret(code)
+	var spent spentCode
+	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		err := s.queryRow(ctx, tx, qSpendCode, now, now.Add(retain), hash, now).Scan(spent.dest()...)
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrReused // nothing matched, nothing written: the batch goes on
+		}
+		return err
+	})
+	if errors.Is(err, ErrReused) {
+		return s.unspendable(ctx, hash)
+	}
+	if err != nil {
+		return nil, mapErr(err, "exchange code")
+	}
+	r := spent.request()
+	r.CodeUsedAt, r.ExpiresAt = &now, now.Add(retain)
+	return r, nil
+}
+
+// unspendable tells why the code with hash could not be spent: used before (ErrReused,
+// with the request, so that its tokens can be revoked), or unknown or expired.
+func (s *Store) unspendable(ctx context.Context, hash string) (*AuthRequest, error) {
+	var r AuthRequest
+	if err := s.db.WithContext(ctx).Where("code_hash = ?", hash).Take(&r).Error; err != nil {
 		return nil, mapErr(err, "exchange code")
 	}
 	if r.CodeUsedAt != nil {
 		return &r, fmt.Errorf("exchange code of auth request %q: %w", r.ID, ErrReused)
 	}
-	if !now.Before(r.ExpiresAt) {
-		return nil, fmt.Errorf("exchange code: expired: %w", ErrNotFound)
-	}
-	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		return wroteOne(s.execResult(ctx, tx, qUseCode, now, now.Add(retain), r.ID))
-	})
-	if errors.Is(err, ErrReused) {
-		return &r, fmt.Errorf("exchange code of auth request %q: %w", r.ID, ErrReused)
-	}
-	if err != nil {
-		return nil, mapErr(err, "exchange code")
-	}
-	r.CodeUsedAt, r.ExpiresAt = &now, now.Add(retain)
-	return &r, nil
+	return nil, fmt.Errorf("exchange code: expired: %w", ErrNotFound)
 }
 
 // DeleteAuthRequest removes a request (abandoned or answered with an error).

@@ -22,7 +22,7 @@ const (
 	qInsertAccessToken hotQuery = iota
 	qInsertRefreshFamily
 	qRotateRefreshFamily
-	qUseCode
+	qSpendCode
 	qInsertAccessTokenOfCode
 	qInsertRefreshFamilyOfCode
 	nHotQueries
@@ -42,23 +42,32 @@ const (
 	nHotReads
 )
 
-// selectBy reads columns into dest (one pointer a column) by the key column. A text or
-// boolean column that an older schema did not have is NULL in the rows it left, and
-// database/sql will not scan NULL into a string or a bool (gorm did, as the zero
-// value): such columns are read through COALESCE. Pointer fields take NULL as nil.
+// selectBy reads columns into dest (one pointer a column) by the key column.
 func selectBy(table, key string, columns []string, dest []any, and string) string {
+	return "SELECT " + strings.Join(nullSafe(columns, dest), ", ") + " FROM " + table + " WHERE " + key + " = ?" + and
+}
+
+// nullSafe is columns as a select list for dest (one pointer a column).
+func nullSafe(columns []string, dest []any) []string {
 	list := make([]string, len(columns))
 	for i, c := range columns {
-		switch dest[i].(type) {
-		case *string:
-			list[i] = "COALESCE(" + c + ", '')"
-		case *bool:
-			list[i] = "COALESCE(" + c + ", false)"
-		default:
-			list[i] = c
-		}
+		list[i] = nullSafeExpr(c, dest[i])
 	}
-	return "SELECT " + strings.Join(list, ", ") + " FROM " + table + " WHERE " + key + " = ?" + and
+	return list
+}
+
+// nullSafeExpr is expr as read into dest. A text or boolean column that an older
+// schema did not have is NULL in the rows it left, and database/sql will not scan NULL
+// into a string or a bool (gorm did, as the zero value): such columns are read through
+// COALESCE. Pointer fields take NULL as nil.
+func nullSafeExpr(expr string, dest any) string {
+	switch dest.(type) {
+	case *string:
+		return "COALESCE(" + expr + ", '')"
+	case *bool:
+		return "COALESCE(" + expr + ", false)"
+	}
+	return expr
 }
 
 var hotReadSQL = [nHotReads]string{
@@ -144,13 +153,13 @@ func refreshFamilyArgs(f *RefreshFamily) []any {
 // family's absolute one, and the family must be live (liveFamilyWhere). Arguments: the
 // new token hash, rotated_at, the idle expiry twice, access_expires_at; the family's
 // id, the token's generation and hash, the product; now twice.
-const (
+var (
 	rotateSQL = "UPDATE refresh_families SET generation = generation + 1, token_hash = ?, rotated_at = ?, " +
 		"expires_at = CASE WHEN family_expires_at < ? THEN family_expires_at ELSE ? END, access_expires_at = ? " +
 		"WHERE id = ? AND generation = ? AND token_hash = ? AND client_id = ? AND " + liveFamilyWhere +
 		" RETURNING id, access_id, generation, token_hash, access_revoked_through, client_id, user_id, session_id, " +
 		"auth_request_id, scopes, audience, auth_time, amr, acr, idp, claims, " +
-		"created_at, rotated_at, expires_at, family_expires_at, access_expires_at"
+		"created_at, rotated_at, expires_at, family_expires_at, access_expires_at" + returningAccount("refresh_families")
 	// liveFamilyWhere: not revoked, not expired (arguments: now twice), its account not
 	// blocked and its session, if it has one, not ended. The provider checks the
 	// account before it rotates, but a block or logout may commit in between: checked
@@ -168,14 +177,101 @@ const (
 // columns no declared type, so its times come back as text (columnTime reads both).
 func scanRotated(row *sql.Row, f *RefreshFamily) error {
 	var authTime, created, rotated, expires, familyExpires, accessExpires columnTime
-	if err := row.Scan(&f.ID, &f.AccessID, &f.Generation, &f.TokenHash, &f.AccessRevokedThrough,
+	var a returnedAccount
+	if err := row.Scan(append([]any{&f.ID, &f.AccessID, &f.Generation, &f.TokenHash, &f.AccessRevokedThrough,
 		&f.ClientID, &f.UserID, &f.SessionID, &f.AuthRequestID, &f.Scopes, &f.Audience, &authTime,
-		&f.AMR, &f.ACR, &f.IDP, &f.Claims, &created, &rotated, &expires, &familyExpires, &accessExpires); err != nil {
+		&f.AMR, &f.ACR, &f.IDP, &f.Claims, &created, &rotated, &expires, &familyExpires, &accessExpires},
+		a.dest()...)...); err != nil {
 		return err
 	}
 	f.AuthTime, f.CreatedAt, f.RotatedAt = authTime.Time, created.Time, rotated.Time
 	f.ExpiresAt, f.FamilyExpiresAt, f.AccessExpiresAt = expires.Time, familyExpires.Time, accessExpires.Time
+	f.Account = a.user()
 	return nil
+}
+
+// A grant's ID token carries claims of the account, and a grant must refuse a blocked
+// one, so the statement that spends a code or rotates a refresh token also returns
+// the account: on SQLite a read on the read pool costs more than the statement's own
+// work (its page cache starts cold after every commit), and on PostgreSQL it is a
+// round trip. Each column is a scalar subquery on the primary key, which both
+// databases allow in RETURNING (SQLite does not allow a joined table there). The
+// password hash stays behind.
+var accountColumns = []string{
+	"id", "phone", "email", "phone_verified", "email_verified",
+	"family_name", "given_name", "middle_name", "blocked", "created_at", "updated_at",
+}
+
+// returningAccount is the RETURNING list's tail that reads the account of table's
+// user_id.
+func returningAccount(table string) string {
+	var b strings.Builder
+	for i, dest := range (&returnedAccount{}).dest() {
+		// The subquery goes inside COALESCE, so an absent account reads as the zero value.
+		b.WriteString(", " + nullSafeExpr("(SELECT "+accountColumns[i]+" FROM users WHERE users.id = "+table+".user_id)", dest))
+	}
+	return b.String()
+}
+
+// returnedAccount scans returningAccount's columns.
+type returnedAccount struct {
+	u                User
+	created, updated columnTime
+}
+
+func (a *returnedAccount) dest() []any {
+	u := &a.u
+	return []any{&u.ID, &u.Phone, &u.Email, &u.PhoneVerified, &u.EmailVerified,
+		&u.FamilyName, &u.GivenName, &u.MiddleName, &u.Blocked, &a.created, &a.updated}
+}
+
+// user is the account read, or nil when the row names none that exists.
+func (a *returnedAccount) user() *User {
+	if a.u.ID == "" {
+		return nil
+	}
+	u := a.u
+	u.CreatedAt, u.UpdatedAt = a.created.Time, a.updated.Time
+	return &u
+}
+
+// spendCodeSQL redeems a code: it marks it used, keeps the row until the new expiry so
+// that a second presentation is recognised, and returns the request with its
+// account. Of two racing exchanges exactly one changes the row. Arguments: used at,
+// the new expiry, the code's hash, now.
+var spendCodeSQL = "UPDATE auth_requests SET code_used_at = ?, expires_at = ? " +
+	"WHERE code_hash = ? AND code_used_at IS NULL AND expires_at > ? RETURNING " +
+	strings.Join(nullSafe(authRequestColumns, (&spentCode{}).dest()), ", ") + returningAccount("auth_requests")
+
+// authRequestColumns are the columns of AuthRequest that spendCodeSQL returns, in the
+// order of spentCode.dest.
+var authRequestColumns = []string{
+	"id", "client_id", "redirect_uri", "state", "nonce", "scopes", "response_type", "response_mode",
+	"code_challenge", "code_challenge_method", "prompt", "max_age", "login_hint", "ui_locales",
+	"acr_values", "claims", "hint_subject", "user_id", "session_id", "auth_time", "amr", "acr", "idp",
+	"done", "code_hash", "created_at",
+}
+
+// spentCode scans spendCodeSQL's row.
+type spentCode struct {
+	r                 AuthRequest
+	authTime, created columnTime
+	account           returnedAccount
+}
+
+func (c *spentCode) dest() []any {
+	r := &c.r
+	return append([]any{&r.ID, &r.ClientID, &r.RedirectURI, &r.State, &r.Nonce, &r.Scopes, &r.ResponseType,
+		&r.ResponseMode, &r.CodeChallenge, &r.CodeChallengeMethod, &r.Prompt, &r.MaxAge, &r.LoginHint,
+		&r.UILocales, &r.ACRValues, &r.Claims, &r.HintSubject, &r.UserID, &r.SessionID, &c.authTime,
+		&r.AMR, &r.ACR, &r.IDP, &r.Done, &r.CodeHash, &c.created}, c.account.dest()...)
+}
+
+func (c *spentCode) request() *AuthRequest {
+	r := c.r
+	r.AuthTime, r.CreatedAt = c.authTime.Time, c.created.Time
+	r.Account = c.account.user()
+	return &r
 }
 
 // Tokens made from an authorization code are inserted only while the code has not
@@ -249,7 +345,7 @@ func hotSQL(dialect string) [nHotQueries]string {
 		qRotateRefreshFamily: rotateSQL,
 		// A code is used at most once; its row stays until the new expiry so that a
 		// second presentation is recognised.
-		qUseCode:                   "UPDATE auth_requests SET code_used_at = ?, expires_at = ? WHERE id = ? AND code_used_at IS NULL",
+		qSpendCode:                 spendCodeSQL,
 		qInsertAccessTokenOfCode:   insertIfCodeUnused("access_tokens", accessTokenColumns, dialect),
 		qInsertRefreshFamilyOfCode: insertIfCodeUnused("refresh_families", refreshFamilyColumns, dialect),
 	}

@@ -145,6 +145,9 @@ type AuthRequest struct {
 	CodeReusedAt *time.Time
 	CreatedAt    time.Time
 	ExpiresAt    time.Time `gorm:"index"`
+	// Account is the request's account as ExchangeCode found it when it spent the
+	// code (nil otherwise, and when there is none).
+	Account *User `gorm:"-"`
 }
 
 // AccessToken records an access token (a JWT whose jti is ID) that a row must be
@@ -212,6 +215,9 @@ type RefreshFamily struct {
 	FamilyExpiresAt      time.Time // absolute expiry
 	AccessExpiresAt      time.Time // exp of the access token issued with the live generation
 	RevokedAt            *time.Time
+	// Account is the family's account as a rotation found it (nil otherwise, and when
+	// there is none).
+	Account *User `gorm:"-"`
 }
 
 // SigningKey is a token-signing key. The private key is encrypted with the master key.

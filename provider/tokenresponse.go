@@ -1,0 +1,238 @@
+package provider
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"net/http"
+	"slices"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+	httphelper "github.com/zitadel/oidc/v3/pkg/http"
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+	"github.com/zitadel/oidc/v3/pkg/op"
+
+	"github.com/astral/idp/provider/keys"
+)
+
+// The token endpoint's two grants that issue a person's tokens, authorization_code
+// and refresh_token, are parsed, authenticated and validated by op (its exported
+// ParseAccessTokenRequest, ValidateAccessTokenRequest and their refresh
+// counterparts, as op.Exchange would call them), and only their response is built
+// here. op's CreateTokenResponse marshals a token whose claims its structs have no
+// field for (sid and scope in the access token, idp and the Gosuslugi claims in the
+// ID token) three times, struct → JSON → map → JSON, which under load cost a quarter
+// of the grant's CPU outside signing and the database. Here every token is marshalled
+// once: the claims op has fields for go in its structs, and the rest are appended to
+// the object (withMembers). What the response contains is op's, claim for claim; the
+// protocol tests hold both paths to it.
+
+// exchangeGrants is an op interceptor on the token endpoint that serves the
+// authorization_code and refresh_token grants; any other grant goes on to op. p.op
+// is read per request, since the interceptor is made before op's provider.
+func (p *Provider) exchangeGrants(tokenPath string) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path != tokenPath {
+				next.ServeHTTP(w, r)
+				return
+			}
+			// The same lookup as op.Exchange's, so that both agree on the grant.
+			switch r.FormValue("grant_type") {
+			case string(oidc.GrantTypeCode):
+				p.exchangeCode(w, r)
+			case string(oidc.GrantTypeRefreshToken):
+				p.exchangeRefresh(w, r)
+			default:
+				next.ServeHTTP(w, r)
+			}
+		})
+	}
+}
+
+// exchangeCode is op.CodeExchange with the response built by tokenResponse.
+func (p *Provider) exchangeCode(w http.ResponseWriter, r *http.Request) {
+	req, err := op.ParseAccessTokenRequest(r, p.op.Decoder())
+	if err == nil && req.Code == "" {
+		err = oidc.ErrInvalidRequest().WithDescription("code missing")
+	}
+	if err != nil {
+		op.RequestError(w, r, err, nil)
+		return
+	}
+	ar, c, err := op.ValidateAccessTokenRequest(r.Context(), req, p.op)
+	if err != nil {
+		op.RequestError(w, r, err, nil)
+		return
+	}
+	p.respond(w, r, ar, c, req.Code, "")
+}
+
+// exchangeRefresh is op.RefreshTokenExchange with the response built by tokenResponse.
+func (p *Provider) exchangeRefresh(w http.ResponseWriter, r *http.Request) {
+	req, err := op.ParseRefreshTokenRequest(r, p.op.Decoder())
+	if err != nil {
+		op.RequestError(w, r, err, nil)
+		return
+	}
+	rr, c, err := op.ValidateRefreshTokenRequest(r.Context(), req, p.op)
+	if err != nil {
+		op.RequestError(w, r, err, nil)
+		return
+	}
+	p.respond(w, r, rr, c, "", req.RefreshToken)
+}
+
+func (p *Provider) respond(w http.ResponseWriter, r *http.Request, req op.IDTokenRequest, c op.Client, code, refreshToken string) {
+	resp, err := p.storage.tokenResponse(r.Context(), req, c, code, refreshToken)
+	if err != nil {
+		op.RequestError(w, r, err, nil)
+		return
+	}
+	httphelper.MarshalJSON(w, resp)
+}
+
+// tokenResponse is op.CreateTokenResponse for this provider's products, whose
+// access tokens are JWTs, whose ID tokens carry the claims of their scopes, and
+// which have no clock skew (see client). op would also call DeleteAuthRequest after a
+// code exchange, which does nothing here: the spent code's row must stay.
+func (s *opStorage) tokenResponse(ctx context.Context, req op.IDTokenRequest, oc op.Client, code, refreshToken string) (*oidc.AccessTokenResponse, error) {
+	c, ok := oc.(*client)
+	if !ok {
+		return nil, oidc.ErrServerError().WithParent(fmt.Errorf("token response for a client of type %T", oc))
+	}
+	var (
+		id, newRefresh string
+		exp            time.Time
+		err            error
+	)
+	if ar, isCode := req.(authRequest); !isCode || slices.Contains(ar.GetScopes(), oidc.ScopeOfflineAccess) &&
+		ar.GetResponseType() == oidc.ResponseTypeCode && op.ValidateGrantType(c, oidc.GrantTypeRefreshToken) {
+		id, newRefresh, exp, err = s.CreateAccessAndRefreshTokens(ctx, req, refreshToken)
+	} else {
+		id, exp, err = s.CreateAccessToken(ctx, req)
+	}
+	if err != nil {
+		return nil, err
+	}
+	k, err := s.keys.Signing(ctx)
+	if err != nil {
+		return nil, asOIDC(ctx, err, "load signing key")
+	}
+	issuer := op.IssuerFromContext(ctx)
+	access, err := s.accessToken(req, c, issuer, id, exp, k)
+	if err != nil {
+		return nil, err
+	}
+	idToken, err := s.idToken(ctx, req, c, issuer, access, code, k)
+	if err != nil {
+		return nil, err
+	}
+	return &oidc.AccessTokenResponse{
+		AccessToken:  access,
+		IDToken:      idToken,
+		RefreshToken: newRefresh,
+		TokenType:    oidc.BearerToken,
+		ExpiresIn:    uint64(time.Until(exp).Seconds()),
+		Scope:        req.GetScopes(),
+	}, nil
+}
+
+// accessToken is op.CreateJWT's token: the registered claims, scope (RFC 9068
+// §2.2.3) and the session's sid.
+func (s *opStorage) accessToken(req op.TokenRequest, c *client, issuer, id string, exp time.Time, k keys.Key) (string, error) {
+	claims := oidc.NewAccessTokenClaims(issuer, req.GetSubject(), req.GetAudience(), exp, id, c.GetID(), c.ClockSkew())
+	claims.Scopes = req.GetScopes()
+	var extra map[string]any
+	if sid := sessionOf(req); sid != "" {
+		extra = map[string]any{"sid": sid}
+	}
+	return signClaims(claims, extra, k)
+}
+
+// idToken is op.CreateIDToken's token, with the claims of its scopes
+// (SetUserinfoFromRequest), at_hash of accessToken and, from a code, c_hash.
+func (s *opStorage) idToken(ctx context.Context, req op.IDTokenRequest, c *client, issuer, accessToken, code string, k keys.Key) (string, error) {
+	var acr, nonce string
+	if ar, ok := req.(op.AuthRequest); ok {
+		acr, nonce = ar.GetACR(), ar.GetNonce()
+	}
+	exp := time.Now().UTC().Add(c.ClockSkew()).Add(c.IDTokenLifetime())
+	claims := oidc.NewIDTokenClaims(issuer, req.GetSubject(), req.GetAudience(), exp, req.GetAuthTime(), nonce, acr,
+		req.GetAMR(), req.GetClientID(), c.ClockSkew())
+	var err error
+	if claims.AccessTokenHash, err = oidc.ClaimHash(accessToken, k.Algorithm); err != nil {
+		return "", oidc.ErrServerError().WithParent(err)
+	}
+	if code != "" {
+		if claims.CodeHash, err = oidc.ClaimHash(code, k.Algorithm); err != nil {
+			return "", oidc.ErrServerError().WithParent(err)
+		}
+	}
+	var extra map[string]any
+	if scopes := req.GetScopes(); len(scopes) > 0 {
+		info := new(oidc.UserInfo)
+		if err := s.SetUserinfoFromRequest(ctx, info, req, scopes); err != nil {
+			return "", err
+		}
+		claims.SetUserInfo(info)
+		// sid has a field; the rest (idp, the Gosuslugi claims) are appended.
+		extra, claims.Claims = claims.Claims, nil
+		if sid, ok := extra["sid"].(string); ok {
+			claims.SessionID = sid
+			delete(extra, "sid")
+		}
+	}
+	return signClaims(claims, extra, k)
+}
+
+// signClaims signs claims, marshalled once, with extra appended, as op signs a
+// token: a compact JWS with the key's alg and kid.
+func signClaims(claims any, extra map[string]any, k keys.Key) (string, error) {
+	payload, err := json.Marshal(claims)
+	if err == nil {
+		payload, err = withMembers(payload, extra)
+	}
+	if err != nil {
+		return "", oidc.ErrServerError().WithParent(fmt.Errorf("marshal token claims: %w", err))
+	}
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: k.Algorithm, Key: &jose.JSONWebKey{Key: k.Private, KeyID: k.ID}}, &jose.SignerOptions{})
+	if err != nil {
+		return "", oidc.ErrServerError().WithParent(fmt.Errorf("make signer: %w", err))
+	}
+	jws, err := signer.Sign(payload)
+	if err != nil {
+		return "", oidc.ErrServerError().WithParent(fmt.Errorf("sign token: %w", err))
+	}
+	return jws.CompactSerialize()
+}
+
+// withMembers appends members to the JSON object obj, in key order. Written by hand
+// because the library way (into a map and out again) is what this file avoids; the
+// keys are this provider's own claims, which obj's struct has no field for.
+func withMembers(obj []byte, members map[string]any) ([]byte, error) {
+	obj = bytes.TrimRight(obj, " \n")
+	if len(members) == 0 {
+		return obj, nil
+	}
+	if len(obj) < 2 || obj[0] != '{' || obj[len(obj)-1] != '}' {
+		return nil, errors.New("claims are not a JSON object")
+	}
+	out := obj[:len(obj)-1]
+	for _, name := range slices.Sorted(maps.Keys(members)) {
+		value, err := json.Marshal(members[name])
+		if err != nil {
+			return nil, fmt.Errorf("claim %q: %w", name, err)
+		}
+		key, _ := json.Marshal(name) // a string always marshals
+		if len(out) > 1 {
+			out = append(out, ',')
+		}
+		out = append(append(append(out, key...), ':'), value...)
+	}
+	return append(out, '}'), nil
+}
