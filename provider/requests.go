@@ -52,6 +52,7 @@ type refreshRequest struct {
 var _ op.RefreshTokenRequest = (*refreshRequest)(nil)
 
 func (r *refreshRequest) GetAMR() []string            { return r.f.AMR }
+func (r *refreshRequest) GetACR() string              { return r.f.ACR }
 func (r *refreshRequest) GetAudience() []string       { return r.f.Audience }
 func (r *refreshRequest) GetAuthTime() time.Time      { return r.f.AuthTime }
 func (r *refreshRequest) GetClientID() string         { return r.f.ClientID }

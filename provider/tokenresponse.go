@@ -155,11 +155,17 @@ func (s *opStorage) accessToken(req op.TokenRequest, c *client, issuer, id strin
 }
 
 // idToken is op.CreateIDToken's token, with the claims of its scopes
-// (SetUserinfoFromRequest), at_hash of accessToken and, from a code, c_hash.
+// (SetUserinfoFromRequest), at_hash of accessToken and, from a code, c_hash. A
+// refresh's ID token also keeps the sign-in's acr, which op leaves out (it takes acr
+// from an authorization request only): a product checking acr on every ID token
+// would otherwise find it gone after the first refresh.
 func (s *opStorage) idToken(ctx context.Context, req op.IDTokenRequest, c *client, issuer, accessToken, code string, k keys.Key) (string, error) {
 	var acr, nonce string
+	if r, ok := req.(interface{ GetACR() string }); ok {
+		acr = r.GetACR()
+	}
 	if ar, ok := req.(op.AuthRequest); ok {
-		acr, nonce = ar.GetACR(), ar.GetNonce()
+		nonce = ar.GetNonce()
 	}
 	exp := time.Now().UTC().Add(c.ClockSkew()).Add(c.IDTokenLifetime())
 	claims := oidc.NewIDTokenClaims(issuer, req.GetSubject(), req.GetAudience(), exp, req.GetAuthTime(), nonce, acr,
