@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"regexp"
 	"slices"
-	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -78,7 +77,6 @@ var (
 	_ op.ClientCredentialsStorage       = (*opStorage)(nil)
 	_ op.CanSetUserinfoFromRequest      = (*opStorage)(nil)
 	_ op.CanTerminateSessionFromRequest = (*opStorage)(nil)
-	_ op.CanGetPrivateClaimsFromRequest = (*opStorage)(nil)
 )
 
 // asOIDC keeps protocol errors and turns everything else into server_error, logging
@@ -232,7 +230,12 @@ func (s *opStorage) AuthRequestByCode(ctx context.Context, code string) (op.Auth
 	if err != nil {
 		return nil, asOIDC(ctx, err, "exchange code")
 	}
+	// A code spent for an account blocked since sign-in issues nothing: refused here,
+	// before the tokens are stored (the account came back with the spend).
 	rememberUser(ctx, r.Account)
+	if _, err := s.userActive(ctx, r.UserID); err != nil {
+		return nil, err
+	}
 	return authRequest{r}, nil
 }
 
@@ -641,21 +644,6 @@ func (s *opStorage) SetIntrospectionFromToken(ctx context.Context, resp *oidc.In
 // GetPrivateClaimsFromScopes implements op.OPStorage.
 func (s *opStorage) GetPrivateClaimsFromScopes(context.Context, string, string, []string) (map[string]any, error) {
 	return nil, nil
-}
-
-// GetPrivateClaimsFromRequest implements op.CanGetPrivateClaimsFromRequest: the
-// access token carries its scopes (RFC 9068 §2.2.3; introspection and userinfo answer
-// from them, since most access tokens have no row: see machineTokenPrefix) and the
-// session id, so a product's API can tie it to a logout.
-func (s *opStorage) GetPrivateClaimsFromRequest(_ context.Context, req op.TokenRequest, _ []string) (map[string]any, error) {
-	claims := map[string]any{}
-	if scopes := req.GetScopes(); len(scopes) > 0 {
-		claims["scope"] = strings.Join(scopes, " ")
-	}
-	if sid := sessionOf(req); sid != "" {
-		claims["sid"] = sid
-	}
-	return claims, nil
 }
 
 // GetKeyByIDAndClientID implements op.OPStorage; private_key_jwt is not offered.

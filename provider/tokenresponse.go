@@ -19,21 +19,21 @@ import (
 	"github.com/astral/idp/provider/keys"
 )
 
-// The token endpoint's two grants that issue a person's tokens, authorization_code
-// and refresh_token, are parsed, authenticated and validated by op (its exported
-// ParseAccessTokenRequest, ValidateAccessTokenRequest and their refresh
-// counterparts, as op.Exchange would call them), and only their response is built
-// here. op's CreateTokenResponse marshals a token whose claims its structs have no
-// field for (sid and scope in the access token, idp and the Gosuslugi claims in the
-// ID token) three times, struct → JSON → map → JSON, which under load cost a quarter
-// of the grant's CPU outside signing and the database. Here every token is marshalled
-// once: the claims op has fields for go in its structs, and the rest are appended to
-// the object (withMembers). What the response contains is op's, claim for claim; the
-// protocol tests hold both paths to it.
+// The token endpoint's grants (authorization_code, refresh_token and
+// client_credentials) are parsed, authenticated and validated by op, with the
+// exported functions op.Exchange would call (ParseAccessTokenRequest,
+// ValidateAccessTokenRequest and their counterparts), and only their response is
+// built here. op's CreateTokenResponse marshals a token whose claims its structs have
+// no field for (sid and scope in the access token, idp and the Gosuslugi claims in the
+// ID token) three times, struct → JSON → map → JSON, which under load cost a quarter of
+// a grant's CPU outside signing and the database. Here every token is marshalled once:
+// the claims op has fields for go in its structs, and the rest are appended to the
+// object (withMembers). What the answer contains is op's, claim for claim (one claim
+// more: see idToken); the protocol tests hold it to that.
 
-// exchangeGrants is an op interceptor on the token endpoint that serves the
-// authorization_code and refresh_token grants; any other grant goes on to op. p.op
-// is read per request, since the interceptor is made before op's provider.
+// exchangeGrants is an op interceptor on the token endpoint that serves the grants
+// above; anything else goes on to op. p.op is read per request, since the interceptor
+// is made before op's provider.
 func (p *Provider) exchangeGrants(tokenPath string) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -47,6 +47,8 @@ func (p *Provider) exchangeGrants(tokenPath string) func(http.Handler) http.Hand
 				p.exchangeCode(w, r)
 			case string(oidc.GrantTypeRefreshToken):
 				p.exchangeRefresh(w, r)
+			case string(oidc.GrantTypeClientCredentials):
+				p.exchangeClientCredentials(w, r)
 			default:
 				next.ServeHTTP(w, r)
 			}
@@ -54,7 +56,7 @@ func (p *Provider) exchangeGrants(tokenPath string) func(http.Handler) http.Hand
 	}
 }
 
-// exchangeCode is op.CodeExchange with the response built by tokenResponse.
+// exchangeCode is op.CodeExchange with the answer built by tokenResponse.
 func (p *Provider) exchangeCode(w http.ResponseWriter, r *http.Request) {
 	req, err := op.ParseAccessTokenRequest(r, p.op.Decoder())
 	if err == nil && req.Code == "" {
@@ -72,7 +74,7 @@ func (p *Provider) exchangeCode(w http.ResponseWriter, r *http.Request) {
 	p.respond(w, r, ar, c, req.Code, "")
 }
 
-// exchangeRefresh is op.RefreshTokenExchange with the response built by tokenResponse.
+// exchangeRefresh is op.RefreshTokenExchange with the answer built by tokenResponse.
 func (p *Provider) exchangeRefresh(w http.ResponseWriter, r *http.Request) {
 	req, err := op.ParseRefreshTokenRequest(r, p.op.Decoder())
 	if err != nil {
@@ -87,7 +89,23 @@ func (p *Provider) exchangeRefresh(w http.ResponseWriter, r *http.Request) {
 	p.respond(w, r, rr, c, "", req.RefreshToken)
 }
 
-func (p *Provider) respond(w http.ResponseWriter, r *http.Request, req op.IDTokenRequest, c op.Client, code, refreshToken string) {
+// exchangeClientCredentials is op.ClientCredentialsExchange with the answer built by
+// tokenResponse.
+func (p *Provider) exchangeClientCredentials(w http.ResponseWriter, r *http.Request) {
+	req, err := op.ParseClientCredentialsRequest(r, p.op.Decoder())
+	if err != nil {
+		op.RequestError(w, r, err, nil)
+		return
+	}
+	tr, c, err := op.ValidateClientCredentialsRequest(r.Context(), req, p.op)
+	if err != nil {
+		op.RequestError(w, r, err, nil)
+		return
+	}
+	p.respond(w, r, tr, c, "", "")
+}
+
+func (p *Provider) respond(w http.ResponseWriter, r *http.Request, req op.TokenRequest, c op.Client, code, refreshToken string) {
 	resp, err := p.storage.tokenResponse(r.Context(), req, c, code, refreshToken)
 	if err != nil {
 		op.RequestError(w, r, err, nil)
@@ -96,11 +114,13 @@ func (p *Provider) respond(w http.ResponseWriter, r *http.Request, req op.IDToke
 	httphelper.MarshalJSON(w, resp)
 }
 
-// tokenResponse is op.CreateTokenResponse for this provider's products, whose
-// access tokens are JWTs, whose ID tokens carry the claims of their scopes, and
-// which have no clock skew (see client). op would also call DeleteAuthRequest after a
-// code exchange, which does nothing here: the spent code's row must stay.
-func (s *opStorage) tokenResponse(ctx context.Context, req op.IDTokenRequest, oc op.Client, code, refreshToken string) (*oidc.AccessTokenResponse, error) {
+// tokenResponse is op.CreateTokenResponse (a person's grant: an ID token beside the
+// access token) and op.CreateClientCredentialsTokenResponse (a product's own) for
+// this provider's products, whose access tokens are JWTs, whose ID tokens carry the
+// claims of their scopes, and which have no clock skew (see client). op would also
+// call DeleteAuthRequest after a code exchange, which does nothing here: the spent
+// code's row must stay.
+func (s *opStorage) tokenResponse(ctx context.Context, req op.TokenRequest, oc op.Client, code, refreshToken string) (*oidc.AccessTokenResponse, error) {
 	c, ok := oc.(*client)
 	if !ok {
 		return nil, oidc.ErrServerError().WithParent(fmt.Errorf("token response for a client of type %T", oc))
@@ -110,8 +130,7 @@ func (s *opStorage) tokenResponse(ctx context.Context, req op.IDTokenRequest, oc
 		exp            time.Time
 		err            error
 	)
-	if ar, isCode := req.(authRequest); !isCode || slices.Contains(ar.GetScopes(), oidc.ScopeOfflineAccess) &&
-		ar.GetResponseType() == oidc.ResponseTypeCode && op.ValidateGrantType(c, oidc.GrantTypeRefreshToken) {
+	if withRefreshToken(req, c) {
 		id, newRefresh, exp, err = s.CreateAccessAndRefreshTokens(ctx, req, refreshToken)
 	} else {
 		id, exp, err = s.CreateAccessToken(ctx, req)
@@ -124,26 +143,42 @@ func (s *opStorage) tokenResponse(ctx context.Context, req op.IDTokenRequest, oc
 		return nil, asOIDC(ctx, err, "load signing key")
 	}
 	issuer := op.IssuerFromContext(ctx)
-	access, err := s.accessToken(req, c, issuer, id, exp, k)
-	if err != nil {
-		return nil, err
-	}
-	idToken, err := s.idToken(ctx, req, c, issuer, access, code, k)
-	if err != nil {
-		return nil, err
-	}
-	return &oidc.AccessTokenResponse{
-		AccessToken:  access,
-		IDToken:      idToken,
+	resp := &oidc.AccessTokenResponse{
 		RefreshToken: newRefresh,
 		TokenType:    oidc.BearerToken,
 		ExpiresIn:    uint64(time.Until(exp).Seconds()),
 		Scope:        req.GetScopes(),
-	}, nil
+	}
+	if resp.AccessToken, err = s.accessToken(req, c, issuer, id, exp, k); err != nil {
+		return nil, err
+	}
+	if person, ok := req.(op.IDTokenRequest); ok {
+		if resp.IDToken, err = s.idToken(ctx, person, c, issuer, resp.AccessToken, code, k); err != nil {
+			return nil, err
+		}
+	}
+	return resp, nil
 }
 
-// accessToken is op.CreateJWT's token: the registered claims, scope (RFC 9068
-// §2.2.3) and the session's sid.
+// withRefreshToken is op's rule for when a grant also issues a refresh token: every
+// refresh, and a code exchange whose request had offline_access, for a product
+// allowed the refresh_token grant.
+func withRefreshToken(req op.TokenRequest, c *client) bool {
+	switch r := req.(type) {
+	case *refreshRequest:
+		return true
+	case authRequest:
+		return slices.Contains(r.GetScopes(), oidc.ScopeOfflineAccess) && r.GetResponseType() == oidc.ResponseTypeCode &&
+			op.ValidateGrantType(c, oidc.GrantTypeRefreshToken)
+	}
+	return false
+}
+
+// accessToken is op.CreateJWT's token: the registered claims, its scopes (RFC 9068
+// §2.2.3: introspection and userinfo answer from them, since most access tokens have
+// no row; see machineTokenPrefix) and the session's sid, so that a product's API can
+// tie it to a logout. op makes no JWT access token itself: every grant that issues
+// one is answered here.
 func (s *opStorage) accessToken(req op.TokenRequest, c *client, issuer, id string, exp time.Time, k keys.Key) (string, error) {
 	claims := oidc.NewAccessTokenClaims(issuer, req.GetSubject(), req.GetAudience(), exp, id, c.GetID(), c.ClockSkew())
 	claims.Scopes = req.GetScopes()

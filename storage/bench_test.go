@@ -5,7 +5,7 @@ package storage_test
 // written-B/op (bytes this process handed to write(2) and pwrite(2): on SQLite the
 // WAL frames and checkpoints), which vary far less between runs than the rate does.
 //
-//	go test -run '^$' -bench Rotate ./storage
+//	go test -run '^$' -bench . ./storage
 
 import (
 	"bytes"
@@ -24,7 +24,14 @@ import (
 // benchChains is how many refresh chains rotate at once: the HTTP benchmark's clients.
 const benchChains = 16
 
-func BenchmarkRotate(b *testing.B) {
+func BenchmarkRotate(b *testing.B) { forBenchBackends(b, benchRotate) }
+
+// BenchmarkExchange is a code exchange's database work as the provider does it:
+// spend the code (reading the request and its account), then store the new refresh
+// family. The codes are made before the timer starts.
+func BenchmarkExchange(b *testing.B) { forBenchBackends(b, benchExchange) }
+
+func forBenchBackends(b *testing.B, bench func(*testing.B, *storage.Store)) {
 	backends := map[string]func(b *testing.B) string{
 		"sqlite": func(b *testing.B) string { return "sqlite://" + b.TempDir() + "/idp.db" },
 	}
@@ -42,7 +49,7 @@ func BenchmarkRotate(b *testing.B) {
 				b.Fatal(err)
 			}
 			b.Cleanup(func() { _ = s.Close() })
-			benchRotate(b, s)
+			bench(b, s)
 		})
 	}
 }
@@ -98,6 +105,67 @@ func benchRotate(b *testing.B, s *storage.Store) {
 				return
 			}
 			c.raw = raw
+		}
+	})
+	b.StopTimer()
+	n := float64(b.N)
+	b.ReportMetric(float64(selfCPU()-cpu0)/float64(time.Microsecond)/n, "cpu-µs/op")
+	b.ReportMetric(float64(selfWritten()-w0)/n, "written-B/op")
+}
+
+func benchExchange(b *testing.B, s *storage.Store) {
+	ctx := context.Background()
+	phone := "+79100000000"
+	u := &storage.User{Phone: &phone, PhoneVerified: true, FamilyName: "Иванов", GivenName: "Иван"}
+	if err := s.CreateUser(ctx, u); err != nil {
+		b.Fatal(err)
+	}
+	sess := &storage.Session{UserID: u.ID, AuthTime: s.Now(), AMR: storage.StringList{"pwd"}, ExpiresAt: s.Now().Add(time.Hour)}
+	if err := s.CreateSession(ctx, sess, storage.NewSecret()); err != nil {
+		b.Fatal(err)
+	}
+	codes := make([]string, b.N)
+	for i := range codes {
+		r := &storage.AuthRequest{
+			ClientID: "report", RedirectURI: "http://127.0.0.1:9/report/cb", State: "st-" + storage.NewID(),
+			Nonce: "n-" + storage.NewID(), Scopes: storage.StringList{"openid", "profile", "phone", "offline_access"},
+			ResponseType: "code", CodeChallenge: storage.NewSecret(), CodeChallengeMethod: "S256",
+			CreatedAt: s.Now(), ExpiresAt: s.Now().Add(time.Hour),
+		}
+		codes[i] = storage.NewSecret()
+		err := s.CreateAuthRequest(ctx, r)
+		if err == nil {
+			err = s.CompleteAuthRequest(ctx, r.ID, storage.Authentication{UserID: u.ID, SessionID: sess.ID, AuthTime: s.Now(), AMR: []string{"pwd"}})
+		}
+		if err == nil {
+			err = s.SaveAuthCode(ctx, r.ID, codes[i], 10*time.Minute)
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	var next atomic.Int64
+	var failed atomic.Bool
+	b.SetParallelism(benchChains / 2)
+	b.ResetTimer()
+	cpu0, w0 := selfCPU(), selfWritten()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			r, err := s.ExchangeCode(ctx, codes[next.Add(1)-1], time.Hour)
+			if err == nil && (r.Account == nil || r.Account.ID != u.ID) {
+				err = fmt.Errorf("the exchange read account %+v, want %s", r.Account, u.ID)
+			}
+			if err == nil {
+				f := newFamily(s, r.UserID, r.SessionID)
+				f.AuthRequestID = r.ID
+				_, err = s.CreateRefreshFamily(ctx, f)
+			}
+			if err != nil {
+				if !failed.Swap(true) {
+					b.Error(err)
+				}
+				return
+			}
 		}
 	})
 	b.StopTimer()

@@ -720,6 +720,27 @@ func TestRefresh(t *testing.T) {
 					t.Fatalf("refresh token without offline_access: %s", r)
 				}
 			})
+			t.Run("a code redeemed after a block issues and stores nothing", func(t *testing.T) {
+				e := env.with(t)
+				ctx := context.Background()
+				g := e.codeGrant(nil, "report", reportCB, "openid offline_access")
+				if _, err := e.store.SetUserBlocked(ctx, e.userID, true); err != nil {
+					t.Fatal(err)
+				}
+				wantOAuthError(t, e.exchange(viaBasic("report"), g), http.StatusBadRequest, "invalid_grant")
+				if _, err := e.store.SetUserBlocked(ctx, e.userID, false); err != nil {
+					t.Fatal(err)
+				}
+				ucs, err := e.store.UserClients(ctx, e.userID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, uc := range ucs {
+					if uc.Active {
+						t.Errorf("after unblocking, %s holds a live token issued for the code redeemed while blocked", uc.Client.ID)
+					}
+				}
+			})
 			t.Run("a refresh token from before a block stays dead after unblocking", func(t *testing.T) {
 				e := env.with(t)
 				ctx := context.Background()

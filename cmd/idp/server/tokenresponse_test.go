@@ -6,18 +6,21 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 )
 
-// TestTokenResponseClaims: the person grants' answer (authorization_code and
-// refresh_token, built by the provider rather than op) carries op's claims, each
-// member once: the ID token's at_hash of the access token beside it, c_hash of the
-// code (code exchange only), nonce (code exchange only), sid of the session and the
-// claims of its scopes; the access token's scope, sid, client_id and jti; a kid in
-// every header; expires_in and scope in the answer.
+// TestTokenResponseClaims: the token endpoint's answers (built by the provider rather
+// than op) carry op's claims, each member once. A person's grant (authorization_code,
+// refresh_token): the ID token's at_hash of the access token beside it, c_hash of the
+// code (code exchange only), nonce (code exchange only), acr, sid of the session and
+// the claims of its scopes; the access token's scope, sid, client_id and jti; a kid
+// in every header; expires_in and scope in the answer. A product's own
+// (client_credentials): an access token about the product, with the scope granted,
+// no sid, no ID token and no refresh token.
 func TestTokenResponseClaims(t *testing.T) {
 	for _, backend := range backends() {
 		t.Run(backend, func(t *testing.T) {
@@ -33,6 +36,21 @@ func TestTokenResponseClaims(t *testing.T) {
 			e.checkTokenResponse(t, next, scope, "", "")
 			if idClaims := jwtMembers(t, next.str("id_token")); idClaims["sid"] != jwtMembers(t, first.str("id_token"))["sid"] {
 				t.Errorf("the refreshed ID token's sid %v is not the first one's", idClaims["sid"])
+			}
+
+			own := e.call("/oauth/token", viaBasic("signature"), url.Values{"grant_type": {"client_credentials"}, "scope": {"openid"}})
+			if own.status != http.StatusOK || own.str("token_type") != "Bearer" || own.json["expires_in"] == nil ||
+				own.str("id_token") != "" || own.str("refresh_token") != "" || own.json["scope"] != nil {
+				t.Fatalf("client_credentials: %s; want a Bearer access token alone, personal scopes dropped", own)
+			}
+			at := jwtMembers(t, own.str("access_token"))
+			for name, want := range map[string]any{"iss": e.issuer, "sub": "signature", "client_id": "signature"} {
+				if at[name] != want {
+					t.Errorf("client_credentials access token %s = %v, want %v", name, at[name], want)
+				}
+			}
+			if jti, _ := at["jti"].(string); !strings.HasPrefix(jti, "m-") || at["sid"] != nil || at["scope"] != nil {
+				t.Errorf("client_credentials access token %v: want a jti m-…, no sid, no scope", at)
 			}
 		})
 	}
