@@ -16,14 +16,23 @@ func signJWT(ctx context.Context, km *keys.Manager, claims any, typ string) (str
 	if err != nil {
 		return "", err
 	}
-	opts := (&jose.SignerOptions{}).WithType(jose.ContentType(typ)).WithHeader("kid", k.ID)
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: k.Algorithm, Key: k.Private}, opts)
-	if err != nil {
-		return "", fmt.Errorf("make signer: %w", err)
-	}
 	payload, err := json.Marshal(claims)
 	if err != nil {
 		return "", fmt.Errorf("marshal claims: %w", err)
+	}
+	return signPayload(k, payload, typ)
+}
+
+// signPayload signs payload as a compact JWS with k: alg and kid in the header, and
+// typ when not empty (op's tokens have none).
+func signPayload(k keys.Key, payload []byte, typ string) (string, error) {
+	opts := &jose.SignerOptions{}
+	if typ != "" {
+		opts = opts.WithType(jose.ContentType(typ))
+	}
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: k.Algorithm, Key: &jose.JSONWebKey{Key: k.Private, KeyID: k.ID}}, opts)
+	if err != nil {
+		return "", fmt.Errorf("make signer: %w", err)
 	}
 	jws, err := signer.Sign(payload)
 	if err != nil {

@@ -11,7 +11,6 @@ import (
 	"slices"
 	"time"
 
-	jose "github.com/go-jose/go-jose/v4"
 	httphelper "github.com/zitadel/oidc/v3/pkg/http"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
@@ -241,15 +240,11 @@ func signClaims(claims any, extra map[string]any, k keys.Key) (string, error) {
 	if err != nil {
 		return "", oidc.ErrServerError().WithParent(fmt.Errorf("marshal token claims: %w", err))
 	}
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: k.Algorithm, Key: &jose.JSONWebKey{Key: k.Private, KeyID: k.ID}}, &jose.SignerOptions{})
+	token, err := signPayload(k, payload, "")
 	if err != nil {
-		return "", oidc.ErrServerError().WithParent(fmt.Errorf("make signer: %w", err))
+		return "", oidc.ErrServerError().WithParent(err)
 	}
-	jws, err := signer.Sign(payload)
-	if err != nil {
-		return "", oidc.ErrServerError().WithParent(fmt.Errorf("sign token: %w", err))
-	}
-	return jws.CompactSerialize()
+	return token, nil
 }
 
 // withMembers appends members to the JSON object obj, in key order. Written by hand
