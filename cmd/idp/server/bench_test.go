@@ -2,7 +2,8 @@ package server
 
 // Benchmarks of the real server: Server.Run on a loopback port, production options
 // (benchOptions: DefaultOptions, argon2id DefaultParams, JSON request log), driven
-// over HTTP with keep-alive connections by b.RunParallel. The load generator shares the
+// over HTTP with keep-alive connections by b.RunParallel (the API through fasthttp, the
+// sign-in's browser steps through net/http; see benchEnv.fast). The load generator shares the
 // CPUs with the server, so ops/s is what one machine does while also generating its own
 // load. By default the server runs in this process, as the README's figures were
 // measured; with IDP_BENCH_SERVER_PROCESS=1 it runs in a process of its own
@@ -21,13 +22,12 @@ package server
 // db-cpu-µs/op of the PostgreSQL backends, and others-cpu-% — the share of the machine the rest of it used
 // meanwhile; a figure taken while that is far from 0 is not the machine's own.
 //
-// Against the same work done alone on the same CPUs, measured in the same run: token
+// Against the same work done alone on the same CPUs, measured right after it: token
 // grants report sig-ceiling-ops/s (go-jose signatures a second for IDP_SIGNING_ALG,
 // divided by the signatures one grant makes), sig-ceiling-% (ops/s against it) and
 // cpu-sig-ceiling-% (the same ratio in CPU time: the signing's CPU time against the
 // server's process's and the database's for one grant, which other load does not
-// skew); the
-// password sign-in reports hash-ceiling-* against argon2id alone.
+// skew); the password sign-in reports hash-ceiling-* against argon2id alone.
 
 import (
 	"bytes"
