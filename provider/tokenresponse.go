@@ -43,11 +43,19 @@ func (p *Provider) exchangeGrants(tokenPath string) func(http.Handler) http.Hand
 			// The same lookup as op.Exchange's, so that both agree on the grant.
 			switch r.FormValue("grant_type") {
 			case string(oidc.GrantTypeCode):
-				p.exchangeCode(w, r)
+				p.answer(w, r, p.codeGrant)
 			case string(oidc.GrantTypeRefreshToken):
-				p.exchangeRefresh(w, r)
+				if !p.op.GrantTypeRefreshTokenSupported() {
+					next.ServeHTTP(w, r)
+					return
+				}
+				p.answer(w, r, p.refreshGrant)
 			case string(oidc.GrantTypeClientCredentials):
-				p.exchangeClientCredentials(w, r)
+				if !p.op.GrantTypeClientCredentialsSupported() {
+					next.ServeHTTP(w, r)
+					return
+				}
+				p.answer(w, r, p.clientCredentialsGrant)
 			default:
 				next.ServeHTTP(w, r)
 			}
@@ -55,62 +63,60 @@ func (p *Provider) exchangeGrants(tokenPath string) func(http.Handler) http.Hand
 	}
 }
 
-// exchangeCode is op.CodeExchange with the answer built by tokenResponse.
-func (p *Provider) exchangeCode(w http.ResponseWriter, r *http.Request) {
-	req, err := op.ParseAccessTokenRequest(r, p.op.Decoder())
-	if err == nil && req.Code == "" {
-		err = oidc.ErrInvalidRequest().WithDescription("code missing")
-	}
-	if err != nil {
-		op.RequestError(w, r, err, nil)
-		return
-	}
-	ar, c, err := op.ValidateAccessTokenRequest(r.Context(), req, p.op)
-	if err != nil {
-		op.RequestError(w, r, err, nil)
-		return
-	}
-	p.respond(w, r, ar, c, req.Code, "")
+// grant is a token request op has parsed and validated, with the product presenting
+// it and the code or refresh token it presented.
+type grant struct {
+	req                op.TokenRequest
+	client             op.Client
+	code, refreshToken string
 }
 
-// exchangeRefresh is op.RefreshTokenExchange with the answer built by tokenResponse.
-func (p *Provider) exchangeRefresh(w http.ResponseWriter, r *http.Request) {
-	req, err := op.ParseRefreshTokenRequest(r, p.op.Decoder())
-	if err != nil {
-		op.RequestError(w, r, err, nil)
-		return
+// answer writes the token endpoint's answer to the grant that validate finds in r,
+// or op's error answer.
+func (p *Provider) answer(w http.ResponseWriter, r *http.Request, validate func(*http.Request) (grant, error)) {
+	g, err := validate(r)
+	var resp *oidc.AccessTokenResponse
+	if err == nil {
+		resp, err = p.storage.tokenResponse(r.Context(), g.req, g.client, g.code, g.refreshToken)
 	}
-	rr, c, err := op.ValidateRefreshTokenRequest(r.Context(), req, p.op)
-	if err != nil {
-		op.RequestError(w, r, err, nil)
-		return
-	}
-	p.respond(w, r, rr, c, "", req.RefreshToken)
-}
-
-// exchangeClientCredentials is op.ClientCredentialsExchange with the answer built by
-// tokenResponse.
-func (p *Provider) exchangeClientCredentials(w http.ResponseWriter, r *http.Request) {
-	req, err := op.ParseClientCredentialsRequest(r, p.op.Decoder())
-	if err != nil {
-		op.RequestError(w, r, err, nil)
-		return
-	}
-	tr, c, err := op.ValidateClientCredentialsRequest(r.Context(), req, p.op)
-	if err != nil {
-		op.RequestError(w, r, err, nil)
-		return
-	}
-	p.respond(w, r, tr, c, "", "")
-}
-
-func (p *Provider) respond(w http.ResponseWriter, r *http.Request, req op.TokenRequest, c op.Client, code, refreshToken string) {
-	resp, err := p.storage.tokenResponse(r.Context(), req, c, code, refreshToken)
 	if err != nil {
 		op.RequestError(w, r, err, nil)
 		return
 	}
 	httphelper.MarshalJSON(w, resp)
+}
+
+// codeGrant is op.CodeExchange's parsing and validation.
+func (p *Provider) codeGrant(r *http.Request) (grant, error) {
+	req, err := op.ParseAccessTokenRequest(r, p.op.Decoder())
+	if err != nil {
+		return grant{}, err
+	}
+	if req.Code == "" {
+		return grant{}, oidc.ErrInvalidRequest().WithDescription("code missing")
+	}
+	ar, c, err := op.ValidateAccessTokenRequest(r.Context(), req, p.op)
+	return grant{req: ar, client: c, code: req.Code}, err
+}
+
+// refreshGrant is op.RefreshTokenExchange's parsing and validation.
+func (p *Provider) refreshGrant(r *http.Request) (grant, error) {
+	req, err := op.ParseRefreshTokenRequest(r, p.op.Decoder())
+	if err != nil {
+		return grant{}, err
+	}
+	rr, c, err := op.ValidateRefreshTokenRequest(r.Context(), req, p.op)
+	return grant{req: rr, client: c, refreshToken: req.RefreshToken}, err
+}
+
+// clientCredentialsGrant is op.ClientCredentialsExchange's parsing and validation.
+func (p *Provider) clientCredentialsGrant(r *http.Request) (grant, error) {
+	req, err := op.ParseClientCredentialsRequest(r, p.op.Decoder())
+	if err != nil {
+		return grant{}, err
+	}
+	tr, c, err := op.ValidateClientCredentialsRequest(r.Context(), req, p.op)
+	return grant{req: tr, client: c}, err
 }
 
 // tokenResponse is op.CreateTokenResponse (a person's grant: an ID token beside the
