@@ -38,7 +38,9 @@ func userOnce(ctx context.Context, id string, load func(context.Context, string)
 	return once(ctx, func(m *requestMemo) *map[string]*storage.User { return &m.users }, id, load)
 }
 
-// rememberUser keeps u, as a statement of this request returned it, for userOnce.
+// rememberUser keeps u, as a statement of this request returned it, for userOnce. Such
+// an account has the columns the token endpoint uses (storage.returnedAccount) and no
+// password hash; nothing that reads one in a token request needs the hash.
 func rememberUser(ctx context.Context, u *storage.User) {
 	if memo, _ := ctx.Value(requestMemoKey{}).(*requestMemo); memo != nil && u != nil {
 		memo.mu.Lock()

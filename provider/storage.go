@@ -230,12 +230,9 @@ func (s *opStorage) AuthRequestByCode(ctx context.Context, code string) (op.Auth
 	if err != nil {
 		return nil, asOIDC(ctx, err, "exchange code")
 	}
-	// A code spent for an account blocked since sign-in issues nothing: refused here,
-	// before the tokens are stored (the account came back with the spend).
+	// The account came back with the spend; the grant checks it once op has
+	// authenticated the product (codeGrant), before any token is stored.
 	rememberUser(ctx, r.Account)
-	if _, err := s.userActive(ctx, r.UserID); err != nil {
-		return nil, err
-	}
 	return authRequest{r}, nil
 }
 
@@ -303,7 +300,7 @@ func (s *opStorage) CreateAccessToken(ctx context.Context, req op.TokenRequest) 
 // AuthRequestByCode).
 func codeTokenErr(ctx context.Context, err error, what string) error {
 	if storage.IsReused(err) {
-		return oidc.ErrInvalidGrant().WithDescription("code already used").WithParent(err)
+		return oidc.ErrInvalidGrant().WithDescription("code already used, or its sign-in ended").WithParent(err)
 	}
 	return asOIDC(ctx, err, what)
 }

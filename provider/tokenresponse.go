@@ -64,11 +64,13 @@ func (p *Provider) exchangeGrants(tokenPath string) func(http.Handler) http.Hand
 }
 
 // grant is a token request op has parsed and validated, with the product presenting
-// it and the code or refresh token it presented.
+// it and the code or refresh token it presented. A person's grant also gets an ID
+// token.
 type grant struct {
 	req                op.TokenRequest
 	client             op.Client
 	code, refreshToken string
+	person             bool
 }
 
 // answer writes the token endpoint's answer to the grant that validate finds in r,
@@ -77,7 +79,7 @@ func (p *Provider) answer(w http.ResponseWriter, r *http.Request, validate func(
 	g, err := validate(r)
 	var resp *oidc.AccessTokenResponse
 	if err == nil {
-		resp, err = p.storage.tokenResponse(r.Context(), g.req, g.client, g.code, g.refreshToken)
+		resp, err = p.storage.tokenResponse(r.Context(), g)
 	}
 	if err != nil {
 		op.RequestError(w, r, err, nil)
@@ -96,7 +98,16 @@ func (p *Provider) codeGrant(r *http.Request) (grant, error) {
 		return grant{}, oidc.ErrInvalidRequest().WithDescription("code missing")
 	}
 	ar, c, err := op.ValidateAccessTokenRequest(r.Context(), req, p.op)
-	return grant{req: ar, client: c, code: req.Code}, err
+	if err != nil {
+		return grant{}, err
+	}
+	// An account blocked since its sign-in gets nothing for the code. op spends the
+	// code (AuthRequestByCode) before it checks the verifier and the product, so this
+	// is said only to a product that has proved both.
+	if _, err := p.storage.userActive(r.Context(), ar.GetSubject()); err != nil {
+		return grant{}, err
+	}
+	return grant{req: ar, client: c, code: req.Code, person: true}, nil
 }
 
 // refreshGrant is op.RefreshTokenExchange's parsing and validation.
@@ -106,7 +117,7 @@ func (p *Provider) refreshGrant(r *http.Request) (grant, error) {
 		return grant{}, err
 	}
 	rr, c, err := op.ValidateRefreshTokenRequest(r.Context(), req, p.op)
-	return grant{req: rr, client: c, refreshToken: req.RefreshToken}, err
+	return grant{req: rr, client: c, refreshToken: req.RefreshToken, person: true}, err
 }
 
 // clientCredentialsGrant is op.ClientCredentialsExchange's parsing and validation.
@@ -125,10 +136,11 @@ func (p *Provider) clientCredentialsGrant(r *http.Request) (grant, error) {
 // claims of their scopes, and which have no clock skew (see client). op would also
 // call DeleteAuthRequest after a code exchange, which does nothing here: the spent
 // code's row must stay.
-func (s *opStorage) tokenResponse(ctx context.Context, req op.TokenRequest, oc op.Client, code, refreshToken string) (*oidc.AccessTokenResponse, error) {
-	c, ok := oc.(*client)
+func (s *opStorage) tokenResponse(ctx context.Context, g grant) (*oidc.AccessTokenResponse, error) {
+	req := g.req
+	c, ok := g.client.(*client)
 	if !ok {
-		return nil, oidc.ErrServerError().WithParent(fmt.Errorf("token response for a client of type %T", oc))
+		return nil, oidc.ErrServerError().WithParent(fmt.Errorf("token response for a client of type %T", g.client))
 	}
 	var (
 		id, newRefresh string
@@ -136,7 +148,7 @@ func (s *opStorage) tokenResponse(ctx context.Context, req op.TokenRequest, oc o
 		err            error
 	)
 	if withRefreshToken(req, c) {
-		id, newRefresh, exp, err = s.CreateAccessAndRefreshTokens(ctx, req, refreshToken)
+		id, newRefresh, exp, err = s.CreateAccessAndRefreshTokens(ctx, req, g.refreshToken)
 	} else {
 		id, exp, err = s.CreateAccessToken(ctx, req)
 	}
@@ -157,8 +169,12 @@ func (s *opStorage) tokenResponse(ctx context.Context, req op.TokenRequest, oc o
 	if resp.AccessToken, err = s.accessToken(req, c, issuer, id, exp, k); err != nil {
 		return nil, err
 	}
-	if person, ok := req.(op.IDTokenRequest); ok {
-		if resp.IDToken, err = s.idToken(ctx, person, c, issuer, resp.AccessToken, code, k); err != nil {
+	if g.person {
+		person, ok := req.(op.IDTokenRequest)
+		if !ok {
+			return nil, oidc.ErrServerError().WithParent(fmt.Errorf("ID token for a request of type %T", req))
+		}
+		if resp.IDToken, err = s.idToken(ctx, person, c, issuer, resp.AccessToken, g.code, k); err != nil {
 			return nil, err
 		}
 	}
@@ -223,17 +239,37 @@ func (s *opStorage) idToken(ctx context.Context, req op.IDTokenRequest, c *clien
 	if scopes := req.GetScopes(); len(scopes) > 0 {
 		info := new(oidc.UserInfo)
 		if err := s.SetUserinfoFromRequest(ctx, info, req, scopes); err != nil {
-			return "", err
+			// A database error's text stays in the log, out of the answer.
+			return "", asOIDC(ctx, err, "claims of the ID token")
 		}
 		claims.SetUserInfo(info)
-		// sid has a field; the rest (idp, the Gosuslugi claims) are appended.
+		// sid has a field; the rest are appended.
 		extra, claims.Claims = claims.Claims, nil
 		if sid, ok := extra["sid"].(string); ok {
 			claims.SessionID = sid
 			delete(extra, "sid")
 		}
+		if err := appendable(extra); err != nil {
+			return "", oidc.ErrServerError().WithParent(err)
+		}
 	}
 	return signClaims(claims, extra, k)
+}
+
+// appendedClaims are the ID token's claims that op's struct has no field for: the
+// upstream connector and the Gosuslugi claims besides names and birthdate. Only these
+// are appended: a name the struct also writes would occur twice, and a verifier
+// would read whichever its parser keeps (op's merge let the struct's win).
+var appendedClaims = map[string]bool{"idp": true, "snils": true, ClaimGosuslugiTrusted: true}
+
+// appendable refuses extra claims other than appendedClaims.
+func appendable(extra map[string]any) error {
+	for name := range extra {
+		if !appendedClaims[name] {
+			return fmt.Errorf("claim %q has no place in an ID token", name)
+		}
+	}
+	return nil
 }
 
 // signClaims signs claims, marshalled once, with extra appended, as op signs a

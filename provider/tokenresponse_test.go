@@ -26,3 +26,22 @@ func TestWithMembers(t *testing.T) {
 		})
 	}
 }
+
+func TestAppendable(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		extra   map[string]any
+		wantErr bool
+	}{
+		{"none", nil, false},
+		{"the provider's own", map[string]any{"idp": "esia", "snils": "123-456-789 64", ClaimGosuslugiTrusted: true}, false},
+		{"a registered claim", map[string]any{"idp": "esia", "sub": "someone else"}, true},
+		{"a standard claim the struct writes", map[string]any{"email": "x@example.ru"}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := appendable(tc.extra); (err != nil) != tc.wantErr {
+				t.Errorf("appendable(%v) = %v, want error %v", tc.extra, err, tc.wantErr)
+			}
+		})
+	}
+}

@@ -83,7 +83,9 @@ func (s *Store) SaveAuthCode(ctx context.Context, id, code string, ttl time.Dura
 
 // ExchangeCode redeems an authorization code once. The row is kept for retain after
 // the exchange so that a second presentation is recognised as reuse (ErrReused, with
-// the request returned so its tokens can be revoked) rather than as an unknown code.
+// the request returned so its tokens can be revoked) rather than as an unknown code. A
+// code whose session has ended is ErrNotFound. The request comes back with its
+// account (AuthRequest.Account).
 func (s *Store) ExchangeCode(ctx context.Context, code string, retain time.Duration) (*AuthRequest, error) {
 	now := s.now()
 	hash := HashSecret(code)
@@ -107,7 +109,8 @@ func (s *Store) ExchangeCode(ctx context.Context, code string, retain time.Durat
 }
 
 // unspendable tells why the code with hash could not be spent: used before (ErrReused,
-// with the request, so that its tokens can be revoked), or unknown or expired.
+// with the request, so that its tokens can be revoked), or unknown, expired or of an
+// ended session (ErrNotFound).
 func (s *Store) unspendable(ctx context.Context, hash string) (*AuthRequest, error) {
 	var r AuthRequest
 	if err := s.db.WithContext(ctx).Where("code_hash = ?", hash).Take(&r).Error; err != nil {
@@ -116,7 +119,7 @@ func (s *Store) unspendable(ctx context.Context, hash string) (*AuthRequest, err
 	if r.CodeUsedAt != nil {
 		return &r, fmt.Errorf("exchange code of auth request %q: %w", r.ID, ErrReused)
 	}
-	return nil, fmt.Errorf("exchange code: expired: %w", ErrNotFound)
+	return nil, fmt.Errorf("exchange code: expired or its session ended: %w", ErrNotFound)
 }
 
 // DeleteAuthRequest removes a request (abandoned or answered with an error).

@@ -157,9 +157,7 @@ var (
 	rotateSQL = "UPDATE refresh_families SET generation = generation + 1, token_hash = ?, rotated_at = ?, " +
 		"expires_at = CASE WHEN family_expires_at < ? THEN family_expires_at ELSE ? END, access_expires_at = ? " +
 		"WHERE id = ? AND generation = ? AND token_hash = ? AND client_id = ? AND " + liveFamilyWhere +
-		" RETURNING id, access_id, generation, token_hash, access_revoked_through, client_id, user_id, session_id, " +
-		"auth_request_id, scopes, audience, auth_time, amr, acr, idp, claims, " +
-		"created_at, rotated_at, expires_at, family_expires_at, access_expires_at" + returningAccount("refresh_families")
+		" RETURNING " + strings.Join(nullSafe(rotatedColumns, (&rotatedFamily{}).dest()), ", ") + returningAccount("refresh_families")
 	// liveFamilyWhere: not revoked, not expired (arguments: now twice), its account not
 	// blocked and its session, if it has one, not ended. The provider checks the
 	// account before it rotates, but a block or logout may commit in between: checked
@@ -173,20 +171,40 @@ var (
 		"AND NOT EXISTS (SELECT 1 FROM sessions WHERE sessions.id = refresh_families.session_id AND sessions.ended_at IS NOT NULL)"
 )
 
-// scanRotated reads rotateSQL's RETURNING row into f. SQLite gives RETURNING
-// columns no declared type, so its times come back as text (columnTime reads both).
+// rotatedColumns are the columns rotateSQL returns, in the order of rotatedFamily.dest:
+// every column of the family but revoked_at, which a rotated family has not set.
+var rotatedColumns = []string{
+	"id", "access_id", "generation", "token_hash", "access_revoked_through", "client_id", "user_id", "session_id",
+	"auth_request_id", "scopes", "audience", "auth_time", "amr", "acr", "idp", "claims",
+	"created_at", "rotated_at", "expires_at", "family_expires_at", "access_expires_at",
+}
+
+// rotatedFamily scans rotateSQL's row. SQLite gives RETURNING columns no declared
+// type, so its times come back as text (columnTime reads both).
+type rotatedFamily struct {
+	f                                                                 RefreshFamily
+	authTime, created, rotated, expires, familyExpires, accessExpires columnTime
+	account                                                           returnedAccount
+}
+
+func (r *rotatedFamily) dest() []any {
+	f := &r.f
+	return append([]any{&f.ID, &f.AccessID, &f.Generation, &f.TokenHash, &f.AccessRevokedThrough,
+		&f.ClientID, &f.UserID, &f.SessionID, &f.AuthRequestID, &f.Scopes, &f.Audience, &r.authTime,
+		&f.AMR, &f.ACR, &f.IDP, &f.Claims, &r.created, &r.rotated, &r.expires, &r.familyExpires, &r.accessExpires},
+		r.account.dest()...)
+}
+
+// scanRotated reads rotateSQL's RETURNING row into f.
 func scanRotated(row *sql.Row, f *RefreshFamily) error {
-	var authTime, created, rotated, expires, familyExpires, accessExpires columnTime
-	var a returnedAccount
-	if err := row.Scan(append([]any{&f.ID, &f.AccessID, &f.Generation, &f.TokenHash, &f.AccessRevokedThrough,
-		&f.ClientID, &f.UserID, &f.SessionID, &f.AuthRequestID, &f.Scopes, &f.Audience, &authTime,
-		&f.AMR, &f.ACR, &f.IDP, &f.Claims, &created, &rotated, &expires, &familyExpires, &accessExpires},
-		a.dest()...)...); err != nil {
+	var r rotatedFamily
+	if err := row.Scan(r.dest()...); err != nil {
 		return err
 	}
-	f.AuthTime, f.CreatedAt, f.RotatedAt = authTime.Time, created.Time, rotated.Time
-	f.ExpiresAt, f.FamilyExpiresAt, f.AccessExpiresAt = expires.Time, familyExpires.Time, accessExpires.Time
-	f.Account = a.user()
+	*f = r.f
+	f.AuthTime, f.CreatedAt, f.RotatedAt = r.authTime.Time, r.created.Time, r.rotated.Time
+	f.ExpiresAt, f.FamilyExpiresAt, f.AccessExpiresAt = r.expires.Time, r.familyExpires.Time, r.accessExpires.Time
+	f.Account = r.account.user()
 	return nil
 }
 
@@ -237,10 +255,13 @@ func (a *returnedAccount) user() *User {
 
 // spendCodeSQL redeems a code: it marks it used, keeps the row until the new expiry so
 // that a second presentation is recognised, and returns the request with its
-// account. Of two racing exchanges exactly one changes the row. Arguments: used at,
-// the new expiry, the code's hash, now.
+// account. Of two racing exchanges exactly one changes the row. A code whose session
+// has ended since (a logout) is not spent. Arguments: used at, the new expiry, the
+// code's hash, now.
 var spendCodeSQL = "UPDATE auth_requests SET code_used_at = ?, expires_at = ? " +
-	"WHERE code_hash = ? AND code_used_at IS NULL AND expires_at > ? RETURNING " +
+	"WHERE code_hash = ? AND code_used_at IS NULL AND expires_at > ? " +
+	"AND NOT EXISTS (SELECT 1 FROM sessions WHERE sessions.id = auth_requests.session_id AND sessions.ended_at IS NOT NULL) " +
+	"RETURNING " +
 	strings.Join(nullSafe(authRequestColumns, (&spentCode{}).dest()), ", ") + returningAccount("auth_requests")
 
 // authRequestColumns are the columns of AuthRequest that spendCodeSQL returns, in the
@@ -276,23 +297,33 @@ func (c *spentCode) request() *AuthRequest {
 
 // Tokens made from an authorization code are inserted only while the code has not
 // been presented again (auth_requests.code_reused_at, set by RevokeAuthRequestTokens
-// before it revokes). A second presentation may revoke the code's tokens before the
-// first has created them; the check in the inserting statement closes that gap. On
-// SQLite writers take turns, so a NOT EXISTS suffices. On PostgreSQL (READ COMMITTED)
-// the insert and the revocation could each miss the other's uncommitted write, so the
-// insert share-locks the request's row, which the reuse's UPDATE locks exclusively:
-// whichever comes second waits for the other to commit, then sees it (the locked row
-// is re-read at its newest version, the revocation's next statement sees the tokens).
-// A request with no row refuses nothing.
+// before it revokes), its account is not blocked and its session not ended. Each of
+// those revokes what exists when it commits, and the code's tokens are created after
+// the code was spent, so a second presentation, a block or a logout may come in
+// between and revoke nothing of them; the check in the inserting statement closes that
+// gap. On SQLite writers take turns, so NOT EXISTS suffices. On PostgreSQL (READ
+// COMMITTED) the insert and the revocation could each miss the other's uncommitted
+// write, so the insert share-locks the rows (request, account, session) that the
+// revoking UPDATE locks exclusively: whichever comes second waits for the other to
+// commit, then sees it (the locked row is re-read at its newest version, the
+// revocation's next statement sees the tokens). A row that does not exist refuses
+// nothing.
 const (
-	codeLockPostgres   = "ar AS MATERIALIZED (SELECT code_reused_at FROM auth_requests WHERE id = ? FOR SHARE)"
-	codeUnusedPostgres = " WHERE NOT EXISTS (SELECT 1 FROM ar WHERE code_reused_at IS NOT NULL)"
-	codeUnusedSQLite   = " WHERE NOT EXISTS (SELECT 1 FROM auth_requests WHERE id = ? AND code_reused_at IS NOT NULL)"
+	codeLockPostgres = "ar AS MATERIALIZED (SELECT code_reused_at FROM auth_requests WHERE id = ? FOR SHARE), " +
+		"acct AS MATERIALIZED (SELECT blocked FROM users WHERE id = ? FOR SHARE), " +
+		"sess AS MATERIALIZED (SELECT ended_at FROM sessions WHERE id = ? FOR SHARE)"
+	codeUnusedPostgres = " WHERE NOT EXISTS (SELECT 1 FROM ar WHERE code_reused_at IS NOT NULL)" +
+		" AND NOT EXISTS (SELECT 1 FROM acct WHERE blocked)" +
+		" AND NOT EXISTS (SELECT 1 FROM sess WHERE ended_at IS NOT NULL)"
+	codeUnusedSQLite = " WHERE NOT EXISTS (SELECT 1 FROM auth_requests WHERE id = ? AND code_reused_at IS NOT NULL)" +
+		" AND NOT EXISTS (SELECT 1 FROM users WHERE id = ? AND blocked)" +
+		" AND NOT EXISTS (SELECT 1 FROM sessions WHERE id = ? AND ended_at IS NOT NULL)"
 )
 
 // insertIfCodeUnused is an INSERT of columns that happens only while the code of the
-// auth request has not been presented again. Arguments on SQLite: the columns' values,
-// then the auth request id; on PostgreSQL the auth request id first.
+// auth request has not been presented again and its sign-in stands. Arguments (see
+// withCode): on SQLite the columns' values, then the auth request, account and
+// session ids; on PostgreSQL those three ids first.
 func insertIfCodeUnused(table string, columns []string, dialect string) string {
 	into := "INSERT INTO " + table + " (" + strings.Join(columns, ", ") + ") "
 	if dialect == "postgres" {
@@ -301,13 +332,14 @@ func insertIfCodeUnused(table string, columns []string, dialect string) string {
 	return into + "SELECT ?" + strings.Repeat(", ?", len(columns)-1) + codeUnusedSQLite
 }
 
-// withCode adds the auth request id to the arguments of an insertIfCodeUnused
-// statement: first on PostgreSQL, last on SQLite.
-func (s *Store) withCode(authRequestID string, args []any) []any {
+// withCode adds the auth request, account and session ids to the arguments of an
+// insertIfCodeUnused statement: first on PostgreSQL, last on SQLite.
+func (s *Store) withCode(authRequestID, userID, sessionID string, args []any) []any {
+	ids := []any{authRequestID, userID, sessionID}
 	if s.dialect == "postgres" {
-		return append([]any{authRequestID}, args...)
+		return append(ids, args...)
 	}
-	return append(args, authRequestID)
+	return append(args, ids...)
 }
 
 // castList is a SELECT list of typed placeholders for columns: in INSERT … SELECT

@@ -404,10 +404,16 @@ func TestHotReadsTakeOlderRows(t *testing.T) {
 			must(t, err)
 			at := &AccessToken{ClientID: "report", UserID: u.ID, ExpiresAt: now.Add(time.Hour)}
 			must(t, s.CreateAccessToken(ctx, at))
+			ar := &AuthRequest{ClientID: "report", ResponseType: "code", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+			must(t, s.CreateAuthRequest(ctx, ar))
+			must(t, s.CompleteAuthRequest(ctx, ar.ID, Authentication{UserID: u.ID, AuthTime: now, AMR: []string{"pwd"}}))
+			code := NewSecret()
+			must(t, s.SaveAuthCode(ctx, ar.ID, code, time.Minute))
 			for _, q := range []string{
 				"UPDATE users SET middle_name = NULL, password_hash = NULL, blocked = NULL",
 				"UPDATE refresh_families SET claims = NULL, idp = NULL, acr = NULL",
 				"UPDATE access_tokens SET claims = NULL",
+				"UPDATE auth_requests SET claims = NULL, idp = NULL, acr = NULL, hint_subject = NULL, response_mode = NULL",
 			} {
 				must(t, s.db.Exec(q).Error)
 			}
@@ -422,6 +428,14 @@ func TestHotReadsTakeOlderRows(t *testing.T) {
 			}
 			if got, err := s.AccessTokenByID(ctx, at.ID); err != nil || got.Claims != "" {
 				t.Errorf("AccessTokenByID of an older row: %+v, %v", got, err)
+			}
+			got, _, err := s.RotateRefreshFamilyByToken(ctx, raw, "report", now.Add(time.Hour), now.Add(time.Hour))
+			if err != nil || got.Claims != "" || got.ACR != "" || got.Account == nil || got.Account.MiddleName != "" || got.Account.Blocked {
+				t.Errorf("RotateRefreshFamilyByToken of an older row: %+v, %v", got, err)
+			}
+			if got, err := s.ExchangeCode(ctx, code, time.Hour); err != nil || got.ID != ar.ID || got.Claims != "" ||
+				got.IDP != "" || got.Account == nil || got.Account.ID != u.ID || got.Account.Blocked {
+				t.Errorf("ExchangeCode of an older row: %+v, %v", got, err)
 			}
 		})
 	}

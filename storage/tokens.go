@@ -15,19 +15,19 @@ import (
 )
 
 // CreateAccessToken records an issued access token. One made from an authorization
-// code whose reuse was already detected is refused with ErrReused (see
-// RevokeAuthRequestTokens).
+// code whose reuse was already detected (see RevokeAuthRequestTokens), or whose
+// account has been blocked or session ended since, is refused with ErrReused.
 func (s *Store) CreateAccessToken(ctx context.Context, t *AccessToken) error {
 	s.stampAccess(t)
 	q, args := qInsertAccessToken, accessTokenArgs(t)
 	if t.AuthRequestID != "" {
-		q, args = qInsertAccessTokenOfCode, s.withCode(t.AuthRequestID, args)
+		q, args = qInsertAccessTokenOfCode, s.withCode(t.AuthRequestID, t.UserID, t.SessionID, args)
 	}
 	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		return wroteOne(s.execResult(ctx, tx, q, args...))
 	})
 	if errors.Is(err, ErrReused) {
-		return fmt.Errorf("create access token of auth request %q: code reused: %w", t.AuthRequestID, ErrReused)
+		return fmt.Errorf("create access token of auth request %q: code reused, account blocked or session ended: %w", t.AuthRequestID, ErrReused)
 	}
 	return mapErr(err, "create access token")
 }
@@ -100,7 +100,8 @@ func (s *Store) AccessTokenDenied(ctx context.Context, id string) (bool, error) 
 // CreateRefreshFamily stores a new family at its first generation and returns the
 // refresh token to hand to the client (only its hash is stored; see refreshValue). The
 // store gives the family its ids. A family made from a code whose reuse was already
-// detected is refused with ErrReused, nothing written.
+// detected, or whose account has been blocked or session ended since, is refused with
+// ErrReused, nothing written.
 func (s *Store) CreateRefreshFamily(ctx context.Context, f *RefreshFamily) (string, error) {
 	if f.CreatedAt.IsZero() {
 		f.CreatedAt = s.now()
@@ -119,15 +120,15 @@ func (s *Store) CreateRefreshFamily(ctx context.Context, f *RefreshFamily) (stri
 	f.TokenHash = HashSecret(raw)
 	q, args := qInsertRefreshFamily, refreshFamilyArgs(f)
 	if f.AuthRequestID != "" {
-		// The insert checks the code (see codeUnusedSQLite); on SQLite writers take
-		// turns, so the code stays unreused until the insert's transaction commits.
-		q, args = qInsertRefreshFamilyOfCode, s.withCode(f.AuthRequestID, args)
+		// The insert checks the code and the sign-in (see codeUnusedSQLite); on SQLite
+		// writers take turns, so they stand until the insert's transaction commits.
+		q, args = qInsertRefreshFamilyOfCode, s.withCode(f.AuthRequestID, f.UserID, f.SessionID, args)
 	}
 	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		return wroteOne(s.execResult(ctx, tx, q, args...))
 	})
 	if errors.Is(err, ErrReused) {
-		return "", fmt.Errorf("create refresh family of auth request %q: code reused: %w", f.AuthRequestID, ErrReused)
+		return "", fmt.Errorf("create refresh family of auth request %q: code reused, account blocked or session ended: %w", f.AuthRequestID, ErrReused)
 	}
 	if err != nil {
 		return "", mapErr(err, "create refresh family")

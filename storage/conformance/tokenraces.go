@@ -22,6 +22,7 @@ func tokenRaceTests() []test {
 		{"rotation refuses an ended session", testRotateRefusesEndedSession},
 		{"race rotate and revoke", testRaceRotateRevoke},
 		{"a reused code's late tokens are refused", testCodeReusedBeforeTokens},
+		{"a code's late tokens are refused after a block or logout", testCodeSignInEndedBeforeTokens},
 		{"race code tokens and reuse", testRaceCodeTokensReuse},
 	}
 }
@@ -220,6 +221,58 @@ func testCodeReusedBeforeTokens(t *testing.T, e *env) {
 		t.Errorf("the refresh token of another code: %v", err)
 	}
 	must(t, e.s.CreateAccessToken(e.ctx, codeAccess(e, other)))
+}
+
+// A block or a logout that commits between a code's spend and the creation of its
+// tokens revokes nothing of them (they do not exist yet), so the creation itself is
+// refused; a code spent after its session ended is not spent at all.
+func testCodeSignInEndedBeforeTokens(t *testing.T, e *env) {
+	for _, end := range []struct {
+		name string
+		do   func(r *storage.AuthRequest) error
+	}{
+		{"account blocked", func(r *storage.AuthRequest) error {
+			_, err := e.s.SetUserBlocked(e.ctx, r.UserID, true)
+			return err
+		}},
+		{"session ended", func(r *storage.AuthRequest) error {
+			_, err := e.s.EndSession(e.ctx, r.SessionID)
+			return err
+		}},
+	} {
+		t.Run(end.name, func(t *testing.T) {
+			r, code := e.code(t, "report")
+			_, err := e.s.ExchangeCode(e.ctx, code, time.Hour)
+			must(t, err)
+			must(t, end.do(r))
+
+			f := codeFamily(e, r)
+			raw, err := e.s.CreateRefreshFamily(e.ctx, f)
+			wantReused(t, err, "CreateRefreshFamily after the sign-in ended")
+			if raw != "" {
+				t.Errorf("a refused CreateRefreshFamily returned token %q", raw)
+			}
+			if f.ID != "" {
+				_, err = e.s.RefreshFamilyByID(e.ctx, f.ID)
+				wantNotFound(t, err, "the refused family")
+			}
+			plain := codeAccess(e, r)
+			wantReused(t, e.s.CreateAccessToken(e.ctx, plain), "CreateAccessToken after the sign-in ended")
+			if _, err := e.s.AccessTokenByID(e.ctx, plain.ID); !storage.IsNotFound(err) {
+				t.Errorf("the refused access token: %v; want no row", err)
+			}
+		})
+	}
+	t.Run("code of an ended session", func(t *testing.T) {
+		r, code := e.code(t, "report")
+		_, err := e.s.EndSession(e.ctx, r.SessionID)
+		must(t, err)
+		got, err := e.s.ExchangeCode(e.ctx, code, time.Hour)
+		wantNotFound(t, err, "ExchangeCode of a code whose session ended")
+		if got != nil {
+			t.Errorf("ExchangeCode of a code whose session ended returned %+v", got)
+		}
+	})
 }
 
 // The winner's token creation racing the loser's revocation: either the creation is

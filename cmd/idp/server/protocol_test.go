@@ -727,6 +727,8 @@ func TestRefresh(t *testing.T) {
 				if _, err := e.store.SetUserBlocked(ctx, e.userID, true); err != nil {
 					t.Fatal(err)
 				}
+				// A block also ends the account's sessions, so the code is refused as one
+				// of an ended session before the account is looked at.
 				wantOAuthError(t, e.exchange(viaBasic("report"), g), http.StatusBadRequest, "invalid_grant")
 				if _, err := e.store.SetUserBlocked(ctx, e.userID, false); err != nil {
 					t.Fatal(err)
@@ -740,6 +742,40 @@ func TestRefresh(t *testing.T) {
 						t.Errorf("after unblocking, %s holds a live token issued for the code redeemed while blocked", uc.Client.ID)
 					}
 				}
+			})
+			t.Run("a blocked account is named only to the product that proved the code", func(t *testing.T) {
+				e := env.with(t)
+				ctx := context.Background()
+				// Blocked with the session kept (a block ends them too, in the same
+				// transaction): what a code's exchange meets racing a block.
+				block := func(blocked bool) {
+					if _, err := e.store.UpdateUser(ctx, e.userID, func(u *storage.User) error { u.Blocked = blocked; return nil }); err != nil {
+						t.Fatal(err)
+					}
+				}
+				g := e.codeGrant(nil, "report", reportCB, "openid offline_access")
+				g2 := e.codeGrant(nil, "report", reportCB, "openid offline_access")
+				block(true)
+				defer block(false)
+				wrong := g
+				wrong.verifier = oauth2.GenerateVerifier()
+				if r := e.exchange(viaBasic("report"), wrong); strings.Contains(r.raw, "blocked") || r.status != http.StatusBadRequest {
+					t.Errorf("a wrong verifier: %s; want a refusal that says nothing of the account", r)
+				}
+				r := e.exchange(viaBasic("report"), g2)
+				wantOAuthError(t, r, http.StatusBadRequest, "invalid_grant")
+				if r.str("error_description") != "account is blocked" {
+					t.Errorf("the code's own product: %s; want «account is blocked»", r)
+				}
+			})
+			t.Run("a code of a session ended before its exchange issues nothing", func(t *testing.T) {
+				e := env.with(t)
+				ctx := context.Background()
+				g := e.codeGrant(nil, "report", reportCB, "openid offline_access")
+				if _, err := e.store.EndUserSessions(ctx, e.userID, ""); err != nil {
+					t.Fatal(err)
+				}
+				wantOAuthError(t, e.exchange(viaBasic("report"), g), http.StatusBadRequest, "invalid_grant")
 			})
 			t.Run("a refresh token from before a block stays dead after unblocking", func(t *testing.T) {
 				e := env.with(t)

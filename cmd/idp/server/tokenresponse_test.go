@@ -34,8 +34,11 @@ func TestTokenResponseClaims(t *testing.T) {
 				t.Fatalf("refresh: %s", next)
 			}
 			e.checkTokenResponse(t, next, scope, "", "")
-			if idClaims := jwtMembers(t, next.str("id_token")); idClaims["sid"] != jwtMembers(t, first.str("id_token"))["sid"] {
-				t.Errorf("the refreshed ID token's sid %v is not the first one's", idClaims["sid"])
+			firstID, nextID := jwtMembers(t, first.str("id_token")), jwtMembers(t, next.str("id_token"))
+			for _, name := range []string{"sid", "acr", "auth_time"} {
+				if nextID[name] != firstID[name] {
+					t.Errorf("the refreshed ID token's %s %v is not the sign-in's %v", name, nextID[name], firstID[name])
+				}
 			}
 
 			own := e.call("/oauth/token", viaBasic("signature"), url.Values{"grant_type": {"client_credentials"}, "scope": {"openid"}})
@@ -93,9 +96,19 @@ func (e *testEnv) checkTokenResponse(t *testing.T, r apiResp, scope, code, nonce
 			t.Errorf("ID token %s = %v, want %v", name, id[name], want)
 		}
 	}
-	for _, name := range []string{"aud", "exp", "iat", "auth_time", "amr", "acr", "sid", "name", "updated_at"} {
+	for _, name := range []string{"exp", "iat", "auth_time", "amr", "acr", "sid", "name", "updated_at"} {
 		if id[name] == nil || id[name] == "" {
 			t.Errorf("ID token without %s: %v", name, id)
+		}
+	}
+	for what, claims := range map[string]map[string]any{"ID token": id, "access token": at} {
+		if aud, _ := claims["aud"].([]any); len(aud) != 1 || aud[0] != "report" {
+			t.Errorf("%s aud = %v, want [report]", what, claims["aud"])
+		}
+		exp, _ := claims["exp"].(float64)
+		iat, _ := claims["iat"].(float64)
+		if life := time.Duration(exp-iat) * time.Second; life <= 0 || life > time.Hour {
+			t.Errorf("%s lives %v (iat %v, exp %v)", what, life, claims["iat"], claims["exp"])
 		}
 	}
 	if code != "" && id["c_hash"] != leftHalfHash(code) {
