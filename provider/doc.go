@@ -14,7 +14,8 @@
 //  3. op answers the callback with a code; the product exchanges it at the token
 //     endpoint (AuthRequestByCode marks it used; a second use revokes what the first
 //     produced) for an ID token, a JWT access token and, with offline_access, an
-//     opaque refresh token that rotates on every use.
+//     opaque refresh token that rotates on every use. op parses, authenticates and
+//     validates every grant; the answer is built in tokenresponse.go.
 //  4. Logout ends the browser session and queues a back-channel logout for every
 //     product of that session (provider/backchannel delivers them).
 package provider
