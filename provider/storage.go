@@ -247,8 +247,9 @@ func (s *opStorage) SaveAuthCode(ctx context.Context, id, code string) error {
 	return nil
 }
 
-// DeleteAuthRequest implements op.AuthStorage. op calls it after a code exchange;
-// the row stays (marked used) until it expires so that reuse is recognised.
+// DeleteAuthRequest implements op.AuthStorage. op's own token response would call it
+// after a code exchange (tokenResponse does not): the row stays, marked used, until it
+// expires so that reuse is recognised.
 func (s *opStorage) DeleteAuthRequest(ctx context.Context, id string) error { return nil }
 
 // userActive refuses tokens for accounts that are gone or blocked.

@@ -166,7 +166,7 @@ func (s *opStorage) tokenResponse(ctx context.Context, g grant) (*oidc.AccessTok
 		ExpiresIn:    uint64(time.Until(exp).Seconds()),
 		Scope:        req.GetScopes(),
 	}
-	if resp.AccessToken, err = s.accessToken(req, c, issuer, id, exp, k); err != nil {
+	if resp.AccessToken, err = accessToken(req, c, issuer, id, exp, k); err != nil {
 		return nil, err
 	}
 	if g.person {
@@ -200,7 +200,7 @@ func withRefreshToken(req op.TokenRequest, c *client) bool {
 // no row; see machineTokenPrefix) and the session's sid, so that a product's API can
 // tie it to a logout. op makes no JWT access token itself: every grant that issues
 // one is answered here.
-func (s *opStorage) accessToken(req op.TokenRequest, c *client, issuer, id string, exp time.Time, k keys.Key) (string, error) {
+func accessToken(req op.TokenRequest, c *client, issuer, id string, exp time.Time, k keys.Key) (string, error) {
 	claims := oidc.NewAccessTokenClaims(issuer, req.GetSubject(), req.GetAudience(), exp, id, c.GetID(), c.ClockSkew())
 	claims.Scopes = req.GetScopes()
 	var extra map[string]any

@@ -25,7 +25,7 @@ func testBatch(t *testing.T, withFailure bool) {
 				return fail // as a write must: before writing anything
 			}
 			t := &AccessToken{ID: id, ClientID: "report", CreatedAt: s.now(), ExpiresAt: s.now().Add(time.Hour)}
-			if err := s.exec(ctx, tx, qInsertAccessToken, accessTokenArgs(t)...); err != nil {
+			if _, err := s.execResult(ctx, tx, qInsertAccessToken, accessTokenArgs(t)...); err != nil {
 				return err
 			}
 			return fail

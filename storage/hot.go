@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -173,10 +174,11 @@ var (
 
 // rotatedColumns are the columns rotateSQL returns, in the order of rotatedFamily.dest:
 // every column of the family but revoked_at, which a rotated family has not set.
-var rotatedColumns = []string{
-	"id", "access_id", "generation", "token_hash", "access_revoked_through", "client_id", "user_id", "session_id",
-	"auth_request_id", "scopes", "audience", "auth_time", "amr", "acr", "idp", "claims",
-	"created_at", "rotated_at", "expires_at", "family_expires_at", "access_expires_at",
+var rotatedColumns = without(refreshFamilyColumns, "revoked_at")
+
+// without is columns, in their order, less the names given.
+func without(columns []string, names ...string) []string {
+	return slices.DeleteFunc(slices.Clone(columns), func(c string) bool { return slices.Contains(names, c) })
 }
 
 // rotatedFamily scans rotateSQL's row. SQLite gives RETURNING columns no declared
@@ -215,10 +217,7 @@ func scanRotated(row *sql.Row, f *RefreshFamily) error {
 // round trip. Each column is a scalar subquery on the primary key, which both
 // databases allow in RETURNING (SQLite does not allow a joined table there). The
 // password hash stays behind.
-var accountColumns = []string{
-	"id", "phone", "email", "phone_verified", "email_verified",
-	"family_name", "given_name", "middle_name", "blocked", "created_at", "updated_at",
-}
+var accountColumns = without(userColumns, "password_hash")
 
 // returningAccount is the RETURNING list's tail that reads the account of table's
 // user_id.
@@ -475,12 +474,7 @@ type execer interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
-// exec runs q on the pool or on tx (nil: the pool).
-func (s *Store) exec(ctx context.Context, tx *sql.Tx, q hotQuery, args ...any) error {
-	_, err := s.execResult(ctx, tx, q, args...)
-	return err
-}
-
+// execResult runs q on the pool or on tx (nil: the pool).
 func (s *Store) execResult(ctx context.Context, tx *sql.Tx, q hotQuery, args ...any) (sql.Result, error) {
 	switch stmt := s.hot.stmt[q]; {
 	case stmt != nil && tx != nil:

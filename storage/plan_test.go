@@ -47,6 +47,32 @@ func TestHotColumnsMatchModels(t *testing.T) {
 	}
 }
 
+// The spend of a code returns the request and the rotation the family, each with the
+// account, through column lists of their own: those must name every column but the
+// ones the statement sets, and match what is scanned.
+func TestReturnedColumnsMatchModels(t *testing.T) {
+	sch, err := schema.Parse(&AuthRequest{}, &sync.Map{}, schema.NamingStrategy{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := slices.Sorted(slices.Values(sch.DBNames))
+	got := slices.Sorted(slices.Values(append(slices.Clone(authRequestColumns), "code_used_at", "code_reused_at", "expires_at")))
+	if !slices.Equal(got, want) {
+		t.Errorf("auth_requests: spendCodeSQL returns %v and sets the rest; the model has %v", authRequestColumns, want)
+	}
+	for name, c := range map[string]struct {
+		columns int
+		dest    []any
+	}{
+		"spent code":     {len(authRequestColumns) + len(accountColumns), (&spentCode{}).dest()},
+		"rotated family": {len(rotatedColumns) + len(accountColumns), (&rotatedFamily{}).dest()},
+	} {
+		if c.columns != len(c.dest) {
+			t.Errorf("%s: %d columns returned but %d scanned", name, c.columns, len(c.dest))
+		}
+	}
+}
+
 func testBackends(t *testing.T) map[string]func(t *testing.T) string {
 	b := map[string]func(t *testing.T) string{
 		"sqlite": func(t *testing.T) string { return "sqlite://" + t.TempDir() + "/idp.db" },

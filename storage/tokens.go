@@ -19,21 +19,30 @@ import (
 // account has been blocked or session ended since, is refused with ErrReused.
 func (s *Store) CreateAccessToken(ctx context.Context, t *AccessToken) error {
 	s.stampAccess(t)
-	q, args := qInsertAccessToken, accessTokenArgs(t)
-	if t.AuthRequestID != "" {
-		q, args = qInsertAccessTokenOfCode, s.withCode(t.AuthRequestID, t.UserID, t.SessionID, args)
+	return s.insertToken(ctx, "access token", qInsertAccessToken, qInsertAccessTokenOfCode, accessTokenArgs(t),
+		t.AuthRequestID, t.UserID, t.SessionID)
+}
+
+// insertToken inserts one token row (args, by plain); a row made from a code
+// (authRequestID set) goes in by ofCode, guarded by the code and its sign-in (see
+// insertIfCodeUnused), and is refused with ErrReused. On SQLite writers take turns, so
+// what the guard checked stands until the insert's transaction commits.
+func (s *Store) insertToken(ctx context.Context, what string, plain, ofCode hotQuery, args []any, authRequestID, userID, sessionID string) error {
+	q := plain
+	if authRequestID != "" {
+		q, args = ofCode, s.withCode(authRequestID, userID, sessionID, args)
 	}
 	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		return wroteOne(s.execResult(ctx, tx, q, args...))
 	})
 	if errors.Is(err, ErrReused) {
-		return fmt.Errorf("create access token of auth request %q: code reused, account blocked or session ended: %w", t.AuthRequestID, ErrReused)
+		return fmt.Errorf("create %s of auth request %q: code reused, account blocked or session ended: %w", what, authRequestID, ErrReused)
 	}
-	return mapErr(err, "create access token")
+	return mapErr(err, "create "+what)
 }
 
-// wroteOne turns a statement's result into ErrReused when it changed no row: a guarded
-// insert whose code was reused, a code already spent. Nothing was written.
+// wroteOne turns a statement's result into ErrReused when it changed no row (a
+// guarded insert refused). Nothing was written.
 func wroteOne(res sql.Result, err error) error {
 	if err != nil {
 		return err
@@ -118,20 +127,9 @@ func (s *Store) CreateRefreshFamily(ctx context.Context, f *RefreshFamily) (stri
 	f.Generation = 1
 	raw := refreshValue(f.ID, f.Generation)
 	f.TokenHash = HashSecret(raw)
-	q, args := qInsertRefreshFamily, refreshFamilyArgs(f)
-	if f.AuthRequestID != "" {
-		// The insert checks the code and the sign-in (see codeUnusedSQLite); on SQLite
-		// writers take turns, so they stand until the insert's transaction commits.
-		q, args = qInsertRefreshFamilyOfCode, s.withCode(f.AuthRequestID, f.UserID, f.SessionID, args)
-	}
-	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		return wroteOne(s.execResult(ctx, tx, q, args...))
-	})
-	if errors.Is(err, ErrReused) {
-		return "", fmt.Errorf("create refresh family of auth request %q: code reused, account blocked or session ended: %w", f.AuthRequestID, ErrReused)
-	}
-	if err != nil {
-		return "", mapErr(err, "create refresh family")
+	if err := s.insertToken(ctx, "refresh family", qInsertRefreshFamily, qInsertRefreshFamilyOfCode, refreshFamilyArgs(f),
+		f.AuthRequestID, f.UserID, f.SessionID); err != nil {
+		return "", err
 	}
 	return raw, nil
 }
