@@ -35,7 +35,7 @@ func withRequestMemo(next http.Handler) http.Handler {
 
 // userOnce returns the account, reading it at most once per request.
 func userOnce(ctx context.Context, id string, load func(context.Context, string) (*storage.User, error)) (*storage.User, error) {
-	return once(ctx, func(m *requestMemo) *map[string]*storage.User { return &m.users }, id, load)
+	return once(ctx, usersOf, id, load)
 }
 
 // rememberUser keeps u, as a statement of this request returned it, for userOnce. Such
@@ -43,14 +43,11 @@ func userOnce(ctx context.Context, id string, load func(context.Context, string)
 // password hash; nothing that reads one in a token request needs the hash.
 func rememberUser(ctx context.Context, u *storage.User) {
 	if memo, _ := ctx.Value(requestMemoKey{}).(*requestMemo); memo != nil && u != nil {
-		memo.mu.Lock()
-		if memo.users == nil {
-			memo.users = map[string]*storage.User{}
-		}
-		memo.users[u.ID] = u
-		memo.mu.Unlock()
+		keep(memo, usersOf, u.ID, u)
 	}
 }
+
+func usersOf(m *requestMemo) *map[string]*storage.User { return &m.users }
 
 // gosuslugiOnce returns the account's Gosuslugi claims, reading them at most once per
 // request (an ID token and a userinfo answer in one request ask twice).
@@ -73,15 +70,20 @@ func once[T any](ctx context.Context, table func(*requestMemo) *map[string]T, ke
 	}
 	v, err := load(ctx, key)
 	if err == nil {
-		memo.mu.Lock()
-		t := table(memo)
-		if *t == nil {
-			*t = map[string]T{}
-		}
-		(*t)[key] = v
-		memo.mu.Unlock()
+		keep(memo, table, key, v)
 	}
 	return v, err
+}
+
+// keep puts v under key in the memo's table.
+func keep[T any](memo *requestMemo, table func(*requestMemo) *map[string]T, key string, v T) {
+	memo.mu.Lock()
+	defer memo.mu.Unlock()
+	t := table(memo)
+	if *t == nil {
+		*t = map[string]T{}
+	}
+	(*t)[key] = v
 }
 
 // noteClient records a product op looked up or authenticated in this request.
